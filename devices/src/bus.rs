@@ -1,0 +1,1 @@
+//! Bus (owned by the vmm engineer).

@@ -1,0 +1,1 @@
+//! Legacy devices (owned by the vmm engineer).

@@ -1,0 +1,1 @@
+//! Virtio devices (owned by the devices engineer).

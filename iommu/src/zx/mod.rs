@@ -1,0 +1,1 @@
+//! Zircon syscall surface (owned by the zx engineer).
