@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine, installing what it needs first.
+#
+#   ./test.sh            # all tests (KVM tests skip with a message when /dev/kvm is missing)
+#   REQUIRE_KVM=1 ./test.sh   # KVM tests fail instead of skipping (what .ci/run does)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages the tests need (installed only when missing).
+need_apt=()
+if ((${#need_apt[@]})); then
+    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install a Rust toolchain (rustup) first" >&2
+    exit 1
+fi
+
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
