@@ -11,11 +11,11 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use criterion::{BatchSize, Criterion};
-use iommu::{DomainId, EndpointId, Engine, EngineConfig, IovaRange, Perms};
-use vm_memory::{GuestAddress, Iotlb, Permissions};
+use iommu::{DomainId, EndpointId, EndpointIommu, Engine, EngineConfig, IovaRange, Perms};
+use vm_memory::{GuestAddress, Iommu, Iotlb, Permissions};
 
 const PAGE: u64 = 4096;
 const N: usize = 100_000;
@@ -49,7 +49,9 @@ type Layout = Vec<(u64, u64)>;
 
 /// `N` consecutive IOVA pages, each backed by a random physical page.
 fn dense_layout(rng: &mut Rng) -> Layout {
-    (0..N as u64).map(|i| (DENSE_BASE + i * PAGE, rng.below(1 << 24) * PAGE)).collect()
+    (0..N as u64)
+        .map(|i| (DENSE_BASE + i * PAGE, rng.below(1 << 24) * PAGE))
+        .collect()
 }
 
 /// `N` distinct random pages in a 4 GiB IOVA window, each backed by a random physical page.
@@ -57,7 +59,10 @@ fn random_layout(rng: &mut Rng) -> Layout {
     let mut pages: Vec<u64> = (0..(1u64 << 20)).collect();
     rng.shuffle(&mut pages);
     pages.truncate(N);
-    pages.iter().map(|&p| (DENSE_BASE + p * PAGE, rng.below(1 << 24) * PAGE)).collect()
+    pages
+        .iter()
+        .map(|&p| (DENSE_BASE + p * PAGE, rng.below(1 << 24) * PAGE))
+        .collect()
 }
 
 fn engine_with(layout: &Layout) -> Engine {
@@ -65,16 +70,20 @@ fn engine_with(layout: &Layout) -> Engine {
     e.add_endpoint(EP).unwrap();
     e.attach(EP, D, false).unwrap();
     for &(iova, paddr) in layout {
-        e.map(D, IovaRange::new(iova, iova + PAGE - 1), paddr, Perms::RW).unwrap();
+        e.map(D, IovaRange::new(iova, iova + PAGE - 1), paddr, Perms::RW)
+            .unwrap();
     }
     e
 }
+
+/// One domain's mappings: IOVA -> (length, physical address, permissions).
+type DomainMappings = BTreeMap<u64, (u64, u64, Perms)>;
 
 /// The Cloud Hypervisor / crosvm way: endpoint -> domain map and per-domain BTreeMaps of
 /// mappings keyed by IOVA, each behind a `std::sync::RwLock`.
 struct BTreeIommu {
     endpoints: RwLock<BTreeMap<u32, u32>>,
-    domains: RwLock<BTreeMap<u32, BTreeMap<u64, (u64, u64, Perms)>>>,
+    domains: RwLock<BTreeMap<u32, DomainMappings>>,
 }
 
 impl BTreeIommu {
@@ -135,8 +144,13 @@ impl BTreeIommu {
 fn iotlb_with(layout: &Layout) -> Iotlb {
     let mut t = Iotlb::new();
     for &(iova, paddr) in layout {
-        t.set_mapping(GuestAddress(iova), GuestAddress(paddr), PAGE as usize, Permissions::ReadWrite)
-            .unwrap();
+        t.set_mapping(
+            GuestAddress(iova),
+            GuestAddress(paddr),
+            PAGE as usize,
+            Permissions::ReadWrite,
+        )
+        .unwrap();
     }
     t
 }
@@ -155,15 +169,41 @@ fn bench_warm(c: &mut Criterion) {
     let iotlb = iotlb_with(&layout);
     let mut g = c.benchmark_group("warm_translate_4k");
     g.bench_function("ours", |b| {
-        b.iter(|| engine.translate(black_box(EP), black_box(DENSE_BASE), PAGE, Perms::READ).map(|t| t[0].paddr))
+        b.iter(|| {
+            engine
+                .translate(black_box(EP), black_box(DENSE_BASE), PAGE, Perms::READ)
+                .map(|t| t[0].paddr)
+        })
     });
     g.bench_function("btreemap", |b| {
         b.iter(|| btree.translate(black_box(EP.0), black_box(DENSE_BASE), PAGE, Perms::READ))
     });
-    g.bench_function("iotlb", |b| b.iter(|| iotlb_translate(&iotlb, black_box(DENSE_BASE))));
+    g.bench_function("iotlb", |b| {
+        b.iter(|| iotlb_translate(&iotlb, black_box(DENSE_BASE)))
+    });
+    // The vm-memory path a device using `IommuMemory` takes (its own Iotlb, generation-checked).
+    let engine = Arc::new(engine);
+    let endpoint_iommu = EndpointIommu::new(engine.clone(), EP);
+    g.bench_function("ours_via_endpoint_iommu", |b| {
+        b.iter(|| {
+            let access = Permissions::Read;
+            Iommu::translate(
+                &endpoint_iommu,
+                GuestAddress(black_box(DENSE_BASE)),
+                4096,
+                access,
+            )
+            .ok()
+            .and_then(|mut it| it.next())
+            .map(|r| r.base.0)
+        })
+    });
     g.finish();
     let s = engine.stats();
-    eprintln!("warm: engine cache hit rate {:.4}", s.cache_hits as f64 / s.translations as f64);
+    eprintln!(
+        "warm: engine cache hit rate {:.4}",
+        s.cache_hits as f64 / s.translations as f64
+    );
 }
 
 fn bench_cold(c: &mut Criterion, name: &str, layout: &Layout) {
@@ -173,7 +213,9 @@ fn bench_cold(c: &mut Criterion, name: &str, layout: &Layout) {
     // Look the mappings up in a random order, cycling through 2^20 lookups: far more distinct
     // pages than the 64-entry per-thread cache holds, so (almost) every lookup misses it.
     let mut rng = Rng(7);
-    let order: Vec<u64> = (0..1 << 20).map(|_| layout[rng.below(N as u64) as usize].0).collect();
+    let order: Vec<u64> = (0..1 << 20)
+        .map(|_| layout[rng.below(N as u64) as usize].0)
+        .collect();
     let mask = order.len() - 1;
     let before = engine.stats();
     let mut g = c.benchmark_group(name);
@@ -181,7 +223,9 @@ fn bench_cold(c: &mut Criterion, name: &str, layout: &Layout) {
     g.bench_function("ours", |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            engine.translate(EP, order[i & mask], PAGE, Perms::READ).map(|t| t[0].paddr)
+            engine
+                .translate(EP, order[i & mask], PAGE, Perms::READ)
+                .map(|t| t[0].paddr)
         })
     });
     g.bench_function("btreemap", |b| {
@@ -200,7 +244,8 @@ fn bench_cold(c: &mut Criterion, name: &str, layout: &Layout) {
     let after = engine.stats();
     eprintln!(
         "{name}: engine cache hit rate {:.4} over {} translations",
-        (after.cache_hits - before.cache_hits) as f64 / (after.translations - before.translations) as f64,
+        (after.cache_hits - before.cache_hits) as f64
+            / (after.translations - before.translations) as f64,
         after.translations - before.translations
     );
 }
@@ -243,8 +288,12 @@ fn bench_map_unmap(c: &mut Criterion) {
         b.iter_batched(
             || (),
             |()| {
-                empty.map_pages(D, 0x40_0000_0000, &paddrs, Perms::RW).unwrap();
-                empty.unmap(D, IovaRange::new(0x40_0000_0000, 0x40_3fff_ffff)).unwrap()
+                empty
+                    .map_pages(D, 0x40_0000_0000, &paddrs, Perms::RW)
+                    .unwrap();
+                empty
+                    .unmap(D, IovaRange::new(0x40_0000_0000, 0x40_3fff_ffff))
+                    .unwrap()
             },
             BatchSize::PerIteration,
         )
@@ -264,29 +313,55 @@ fn report_memory() {
             s.table_bytes as f64 / pages as f64
         );
     };
-    per_page("100,000 single-page MAPs, consecutive IOVAs", &engine_with(&dense_layout(&mut rng)), N as u64);
-    per_page("100,000 single-page MAPs, random pages in 4 GiB", &engine_with(&random_layout(&mut rng)), N as u64);
+    per_page(
+        "100,000 single-page MAPs, consecutive IOVAs",
+        &engine_with(&dense_layout(&mut rng)),
+        N as u64,
+    );
+    per_page(
+        "100,000 single-page MAPs, random pages in 4 GiB",
+        &engine_with(&random_layout(&mut rng)),
+        N as u64,
+    );
 
     let e = engine_with(&Vec::new());
     let paddrs: Vec<u64> = (0..262_144).map(|_| rng.below(1 << 24) * PAGE).collect();
     e.map_pages(D, 0x40_0000_0000, &paddrs, Perms::RW).unwrap();
-    per_page("1 GiB of scattered 4 KiB pages (one map_pages)", &e, 262_144);
+    per_page(
+        "1 GiB of scattered 4 KiB pages (one map_pages)",
+        &e,
+        262_144,
+    );
 
     let e = engine_with(&Vec::new());
-    e.map(D, IovaRange::new(0x40_0000_0000, 0x40_3fff_ffff), 0x1_0000_0000, Perms::RW).unwrap();
+    e.map(
+        D,
+        IovaRange::new(0x40_0000_0000, 0x40_3fff_ffff),
+        0x1_0000_0000,
+        Perms::RW,
+    )
+    .unwrap();
     per_page("1 GiB physically contiguous (one MAP)", &e, 262_144);
 
-    let sparse: Layout = (0..10_000).map(|_| (rng.below(1 << 36) * PAGE, 0)).collect();
+    let sparse: Layout = (0..10_000)
+        .map(|_| (rng.below(1 << 36) * PAGE, 0))
+        .collect();
     let e = Engine::new(EngineConfig::default());
     e.add_endpoint(EP).unwrap();
     e.attach(EP, D, false).unwrap();
     let mut mapped = 0u64;
     for &(iova, paddr) in &sparse {
-        if e.map(D, IovaRange::new(iova, iova + PAGE - 1), paddr, Perms::RW).is_ok() {
+        if e.map(D, IovaRange::new(iova, iova + PAGE - 1), paddr, Perms::RW)
+            .is_ok()
+        {
             mapped += 1;
         }
     }
-    per_page("10,000 single pages scattered over a 48-bit space (worst case)", &e, mapped);
+    per_page(
+        "10,000 single pages scattered over a 48-bit space (worst case)",
+        &e,
+        mapped,
+    );
 }
 
 fn main() {

@@ -21,8 +21,14 @@
 //!
 //! vm-memory describes IOVA ranges as `Range<u64>`, so an access touching the last byte of the
 //! 64-bit IOVA space (`iova + len == 2^64`) cannot be expressed and is refused the same way.
+//!
+//! The iterator vm-memory returns holds the `Iotlb` read guard. Hits take it with
+//! `read_recursive`, so nested accesses never deadlock; a miss needs the write lock and waits at
+//! most one second for it (a thread that keeps a slice iterator alive across another access that
+//! misses would otherwise wait for itself), then fails the access instead of hanging.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use vm_memory::iommu::{Error as IommuError, IotlbIterator, IovaRange as VmIovaRange};
@@ -34,6 +40,9 @@ use crate::types::{EndpointId, Perms};
 /// Flush the `Iotlb` once this many blocks were inserted since the last flush, so a device that
 /// touches many pages while nothing is ever unmapped cannot grow it without bound.
 const MAX_IOTLB_INSERTS: usize = 4096;
+
+/// Longest a miss waits for the IOTLB write lock (see `translate`).
+const REFILL_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `impl vm_memory::Iommu` for one endpoint of an [`Engine`].
 #[derive(Debug)]
@@ -124,9 +133,11 @@ impl Iommu for EndpointIommu {
             ));
         };
 
-        // Hit: contents current and covering the access.
+        // Hit: contents current and covering the access. `read_recursive`: a thread may still hold
+        // the guard of an earlier translation (a live slice iterator); a plain `read` could then
+        // queue behind a waiting writer that waits for that very guard.
         {
-            let guard = self.tlb.read();
+            let guard = self.tlb.read_recursive();
             if guard.generation == self.engine.generation()
                 && let Ok(hit) = Iotlb::lookup(
                     RwLockReadGuard::map(guard, |t| &t.iotlb),
@@ -140,13 +151,22 @@ impl Iommu for EndpointIommu {
         }
         if len == 0 {
             // Nothing to translate; serve the (empty) lookup from the IOTLB as it is.
-            let guard = self.tlb.read();
+            let guard = self.tlb.read_recursive();
             return Iotlb::lookup(RwLockReadGuard::map(guard, |t| &t.iotlb), iova, 0, access)
                 .map_err(|_| cannot_resolve(iova, 0, "empty access".into()));
         }
 
-        // Miss: translate through the engine and refill.
-        let mut tlb = self.tlb.write();
+        // Miss: translate through the engine and refill. If this thread itself still holds a guard
+        // from an earlier translation, the write lock can never be had: give up after a while
+        // rather than hang.
+        let Some(mut tlb) = self.tlb.try_write_for(REFILL_LOCK_TIMEOUT) else {
+            log::warn!(
+                "EndpointIommu({}): IOTLB refill lock not available (a translation guard held \
+                 across another access?)",
+                self.endpoint.0
+            );
+            return Err(cannot_resolve(iova, length, "IOTLB busy".into()));
+        };
         let mut blocks: Vec<BlockVisit> = Vec::new();
         let generation = self
             .engine
@@ -166,7 +186,7 @@ impl Iommu for EndpointIommu {
         for b in &blocks {
             // Range<u64> cannot end at 2^64: clip a block reaching the top (the access itself
             // ends below it, checked above).
-            let end = b.block_last.checked_add(1).unwrap_or(u64::MAX);
+            let end = b.block_last.saturating_add(1);
             let Ok(block_len) = usize::try_from(end - b.block_start) else {
                 continue;
             };
@@ -179,9 +199,13 @@ impl Iommu for EndpointIommu {
             tlb.inserts += 1;
         }
         let guard = RwLockWriteGuard::downgrade(tlb);
-        Iotlb::lookup(RwLockReadGuard::map(guard, |t| &t.iotlb), iova, length, access).map_err(
-            |_| cannot_resolve(iova, length, "IOTLB refill did not cover the access".into()),
+        Iotlb::lookup(
+            RwLockReadGuard::map(guard, |t| &t.iotlb),
+            iova,
+            length,
+            access,
         )
+        .map_err(|_| cannot_resolve(iova, length, "IOTLB refill did not cover the access".into()))
     }
 }
 
@@ -191,7 +215,12 @@ mod tests {
 
     #[test]
     fn permission_conversions_round_trip() {
-        for p in [Permissions::No, Permissions::Read, Permissions::Write, Permissions::ReadWrite] {
+        for p in [
+            Permissions::No,
+            Permissions::Read,
+            Permissions::Write,
+            Permissions::ReadWrite,
+        ] {
             assert_eq!(permissions_from_perms(perms_from_permissions(p)), p);
         }
         assert_eq!(permissions_from_perms(Perms::EXEC), Permissions::No);

@@ -18,7 +18,9 @@ use crate::cache;
 use crate::error::{Error, Fault, FaultReason};
 use crate::stats::{Counters, EngineStats};
 use crate::table::{MIN_GRANULE_SHIFT, NODE_BYTES, NodePool, Table};
-use crate::types::{DomainId, EndpointId, EngineConfig, IovaRange, Mapping, Perms, Segment, Translation};
+use crate::types::{
+    DomainId, EndpointId, EngineConfig, IovaRange, Mapping, Perms, Segment, Translation,
+};
 
 /// Engine instance ids; 0 is never used (it marks empty cache entries).
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
@@ -49,8 +51,8 @@ pub struct Engine {
 
 struct State {
     /// Registered endpoints and the domain each is attached to.
-    endpoints: HashMap<EndpointId, Option<DomainId>, IdHash>,
-    domains: HashMap<DomainId, Domain, IdHash>,
+    endpoints: HashMap<EndpointId, Option<Attached>, IdHash>,
+    domains: Domains,
     bypass: bool,
     mappings: usize,
     mapped_bytes: u128,
@@ -59,6 +61,85 @@ struct State {
     /// Live root nodes (one per non-bypass domain).
     roots: usize,
     pool: NodePool,
+}
+
+/// The domain an endpoint is attached to, with its slot in [`Domains`] so that translate
+/// resolves an endpoint with a single hash lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Attached {
+    domain: DomainId,
+    slot: usize,
+}
+
+/// Live domains: a slab (stable slots for the lifetime of a domain) plus an ID index.
+struct Domains {
+    slots: Vec<Option<Domain>>,
+    free: Vec<usize>,
+    by_id: HashMap<DomainId, usize, IdHash>,
+}
+
+impl Domains {
+    fn new() -> Self {
+        Domains {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::with_hasher(IdHash::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn slot_of(&self, id: DomainId) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    fn get(&self, id: DomainId) -> Option<&Domain> {
+        self.slots.get(self.slot_of(id)?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: DomainId) -> Option<&mut Domain> {
+        let slot = self.slot_of(id)?;
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    fn at(&self, slot: usize) -> Option<&Domain> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// Adds a domain (the ID must be free) and returns its slot.
+    fn insert(&mut self, id: DomainId, domain: Domain) -> usize {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(domain);
+                slot
+            }
+            None => {
+                self.slots.push(Some(domain));
+                self.slots.len() - 1
+            }
+        };
+        self.by_id.insert(id, slot);
+        slot
+    }
+
+    fn remove(&mut self, id: DomainId) -> Option<Domain> {
+        let slot = self.by_id.remove(&id)?;
+        let domain = self.slots.get_mut(slot)?.take();
+        self.free.push(slot);
+        domain
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Domain> {
+        self.slots.iter().flatten()
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.by_id.clear();
+    }
 }
 
 struct Domain {
@@ -123,7 +204,7 @@ impl Engine {
             generation: AtomicU64::new(1),
             state: RwLock::new(State {
                 endpoints: HashMap::with_hasher(IdHash::new()),
-                domains: HashMap::with_hasher(IdHash::new()),
+                domains: Domains::new(),
                 bypass,
                 mappings: 0,
                 mapped_bytes: 0,
@@ -182,18 +263,18 @@ impl Engine {
         if domain.0 < self.config.domain_range.0 || domain.0 > self.config.domain_range.1 {
             return Err(Error::DomainOutOfRange);
         }
-        match st.domains.get(&domain) {
+        match st.domains.get(domain) {
             Some(d) => {
                 if d.bypass != bypass {
                     return Err(Error::InvalidArgument);
                 }
-                if current == Some(domain) {
+                if current.is_some_and(|a| a.domain == domain) {
                     return Ok(());
                 }
             }
             None => {
                 let move_destroys_one = current
-                    .and_then(|c| st.domains.get(&c))
+                    .and_then(|c| st.domains.at(c.slot))
                     .is_some_and(|d| d.endpoints == 1);
                 let live_after_move = st.domains.len() - usize::from(move_destroys_one);
                 if live_after_move >= self.config.max_domains {
@@ -202,32 +283,35 @@ impl Engine {
             }
         }
         if let Some(old) = current {
-            st.leave_domain(old);
+            st.leave_domain(old.domain);
         }
         let page_shift = self.page_shift;
-        if !st.domains.contains_key(&domain) {
-            let table = if bypass {
-                None
-            } else {
-                st.table_nodes += 1;
-                st.roots += 1;
-                Some(Table::new(page_shift, &mut st.pool))
-            };
-            st.domains.insert(
-                domain,
-                Domain {
-                    bypass,
-                    endpoints: 0,
-                    table,
-                    mappings: 0,
-                    mapped_bytes: 0,
-                },
-            );
-        }
-        if let Some(d) = st.domains.get_mut(&domain) {
+        let slot = match st.domains.slot_of(domain) {
+            Some(slot) => slot,
+            None => {
+                let table = if bypass {
+                    None
+                } else {
+                    st.table_nodes += 1;
+                    st.roots += 1;
+                    Some(Table::new(page_shift, &mut st.pool))
+                };
+                st.domains.insert(
+                    domain,
+                    Domain {
+                        bypass,
+                        endpoints: 0,
+                        table,
+                        mappings: 0,
+                        mapped_bytes: 0,
+                    },
+                )
+            }
+        };
+        if let Some(d) = st.domains.get_mut(domain) {
             d.endpoints += 1;
         }
-        st.endpoints.insert(ep, Some(domain));
+        st.endpoints.insert(ep, Some(Attached { domain, slot }));
         self.bump_generation();
         Ok(())
     }
@@ -245,10 +329,10 @@ impl Engine {
         let Some(&current) = st.endpoints.get(&ep) else {
             return Err(Error::NoSuchEndpoint);
         };
-        if !st.domains.contains_key(&domain) {
+        if st.domains.slot_of(domain).is_none() {
             return Err(Error::NoSuchDomain);
         }
-        if current != Some(domain) {
+        if current.map(|a| a.domain) != Some(domain) {
             return Err(Error::InvalidArgument);
         }
         st.leave_domain(domain);
@@ -269,13 +353,19 @@ impl Engine {
     /// `paddr + len` past 2^64 -> `InvalidArgument`; any page of the range already mapped ->
     /// `Overlap`; `max_mappings` or the node budget reached -> `NoMemory`. On error nothing
     /// changed.
-    pub fn map(&self, domain: DomainId, range: IovaRange, paddr: u64, perms: Perms) -> Result<(), Error> {
+    pub fn map(
+        &self,
+        domain: DomainId,
+        range: IovaRange,
+        paddr: u64,
+        perms: Perms,
+    ) -> Result<(), Error> {
         if range.is_empty() {
             return Err(Error::InvalidArgument);
         }
         let mut guard = self.state.write();
         let st = &mut *guard;
-        let Some(d) = st.domains.get_mut(&domain) else {
+        let Some(d) = st.domains.get_mut(domain) else {
             return Err(Error::NoSuchDomain);
         };
         let Some(table) = d.table.as_mut() else {
@@ -285,13 +375,17 @@ impl Engine {
         if range.start & g != 0 || range.last.wrapping_add(1) & g != 0 || paddr & g != 0 {
             return Err(Error::Unaligned);
         }
-        if range.start < self.config.input_range.start || range.last > self.config.input_range.last {
+        if range.start < self.config.input_range.start || range.last > self.config.input_range.last
+        {
             return Err(Error::OutOfInputRange);
         }
         if paddr.checked_add(range.last - range.start).is_none() {
             return Err(Error::InvalidArgument);
         }
-        let (first, last) = (range.start >> self.page_shift, range.last >> self.page_shift);
+        let (first, last) = (
+            range.start >> self.page_shift,
+            range.last >> self.page_shift,
+        );
         if !table.is_range_empty(first, last) {
             return Err(Error::Overlap);
         }
@@ -302,10 +396,17 @@ impl Engine {
         }
         let nodes_before = table.live_nodes();
         let (start, shift) = (range.start, self.page_shift);
-        table.insert(first, last, perms, u32::MAX, &mut st.pool, &mut |block_page| {
-            let offset = (block_page << shift) - start;
-            (paddr + offset, block_page == first)
-        });
+        table.insert(
+            first,
+            last,
+            perms,
+            u32::MAX,
+            &mut st.pool,
+            &mut |block_page| {
+                let offset = (block_page << shift) - start;
+                (paddr + offset, block_page == first)
+            },
+        );
         let len = range.len();
         st.table_nodes = st.table_nodes + table.live_nodes() - nodes_before;
         d.mappings += 1;
@@ -324,13 +425,19 @@ impl Engine {
     /// bypass domain -> `InvalidArgument`; `iova` or a physical address not granule aligned ->
     /// `Unaligned`; range past 2^64 or outside `input_range` -> `OutOfInputRange`; overlap ->
     /// `Overlap`; limits -> `NoMemory`.
-    pub fn map_pages(&self, domain: DomainId, iova: u64, paddrs: &[u64], perms: Perms) -> Result<(), Error> {
+    pub fn map_pages(
+        &self,
+        domain: DomainId,
+        iova: u64,
+        paddrs: &[u64],
+        perms: Perms,
+    ) -> Result<(), Error> {
         if paddrs.is_empty() {
             return Err(Error::InvalidArgument);
         }
         let mut guard = self.state.write();
         let st = &mut *guard;
-        let Some(d) = st.domains.get_mut(&domain) else {
+        let Some(d) = st.domains.get_mut(domain) else {
             return Err(Error::NoSuchDomain);
         };
         let Some(table) = d.table.as_mut() else {
@@ -353,7 +460,8 @@ impl Engine {
         }
         let is_head = |i: usize| i == 0 || paddrs[i - 1].checked_add(granule) != Some(paddrs[i]);
         let runs = (0..paddrs.len()).filter(|&i| is_head(i)).count();
-        let new_nodes = Self::nodes_for_pages(first_page, last_page, Table::levels_for(self.page_shift));
+        let new_nodes =
+            Self::nodes_for_pages(first_page, last_page, Table::levels_for(self.page_shift));
         if st.mappings + runs > self.config.max_mappings
             || st.table_nodes - st.roots + new_nodes > self.node_budget
         {
@@ -403,17 +511,23 @@ impl Engine {
         }
         let mut guard = self.state.write();
         let st = &mut *guard;
-        let Some(d) = st.domains.get_mut(&domain) else {
+        let Some(d) = st.domains.get_mut(domain) else {
             return Err(Error::NoSuchDomain);
         };
         let Some(table) = d.table.as_mut() else {
             return Err(Error::InvalidArgument);
         };
-        if table.splits_at(range.start) || (range.last != u64::MAX && table.splits_at(range.last + 1)) {
+        if table.splits_at(range.start)
+            || (range.last != u64::MAX && table.splits_at(range.last + 1))
+        {
             return Err(Error::WouldSplit);
         }
         let nodes_before = table.live_nodes();
-        let removed = table.clear(range.start >> self.page_shift, range.last >> self.page_shift, &mut st.pool);
+        let removed = table.clear(
+            range.start >> self.page_shift,
+            range.last >> self.page_shift,
+            &mut st.pool,
+        );
         st.table_nodes = st.table_nodes + table.live_nodes() - nodes_before;
         let count = removed.mappings as usize;
         d.mappings -= count;
@@ -436,7 +550,13 @@ impl Engine {
     /// 2^64-1 faults `Unmapped` at the wrapped address 0 once everything below is translatable.
     /// `len == 0` -> `Ok(empty)`.
     #[inline]
-    pub fn translate(&self, ep: EndpointId, iova: u64, len: u64, access: Perms) -> Result<Translation, Fault> {
+    pub fn translate(
+        &self,
+        ep: EndpointId,
+        iova: u64,
+        len: u64,
+        access: Perms,
+    ) -> Result<Translation, Fault> {
         if len == 0 {
             return Ok(Translation::new());
         }
@@ -449,7 +569,13 @@ impl Engine {
     }
 
     #[inline(never)]
-    fn translate_slow(&self, ep: EndpointId, iova: u64, len: u64, access: Perms) -> Result<Translation, Fault> {
+    fn translate_slow(
+        &self,
+        ep: EndpointId,
+        iova: u64,
+        len: u64,
+        access: Perms,
+    ) -> Result<Translation, Fault> {
         let mut translation = Translation::new();
         let mut fills = 0;
         let id = self.id;
@@ -505,7 +631,11 @@ impl Engine {
                 visit(
                     generation,
                     BlockVisit {
-                        part: Segment { iova, paddr: iova, len },
+                        part: Segment {
+                            iova,
+                            paddr: iova,
+                            len,
+                        },
                         block_start: 0,
                         block_last: u64::MAX,
                         block_paddr: 0,
@@ -529,7 +659,11 @@ impl Engine {
             let (block_start, block_last) = table.block_bytes(block.first_page, block.level);
             let block_paddr = block.paddr();
             let in_block = block_last - cur; // bytes after `cur` in the block
-            let part_len = if left - 1 <= in_block { left } else { in_block + 1 };
+            let part_len = if left - 1 <= in_block {
+                left
+            } else {
+                in_block + 1
+            };
             visit(
                 generation,
                 BlockVisit {
@@ -586,12 +720,18 @@ impl Engine {
 
     /// Which domain `ep` is attached to (`None` if unattached or unregistered).
     pub fn endpoint_domain(&self, ep: EndpointId) -> Option<DomainId> {
-        self.state.read().endpoints.get(&ep).copied().flatten()
+        self.state
+            .read()
+            .endpoints
+            .get(&ep)
+            .copied()
+            .flatten()
+            .map(|a| a.domain)
     }
 
     /// Whether `domain` exists, and if so whether it is a bypass domain.
     pub fn domain_is_bypass(&self, domain: DomainId) -> Option<bool> {
-        self.state.read().domains.get(&domain).map(|d| d.bypass)
+        self.state.read().domains.get(domain).map(|d| d.bypass)
     }
 
     /// A snapshot of the engine's state and counters.
@@ -617,7 +757,7 @@ impl Engine {
     /// A domain's mappings in IOVA order (for tests and model checks). A bypass domain has none.
     pub fn mappings(&self, domain: DomainId) -> Result<Vec<Mapping>, Error> {
         let st = self.state.read();
-        let d = st.domains.get(&domain).ok_or(Error::NoSuchDomain)?;
+        let d = st.domains.get(domain).ok_or(Error::NoSuchDomain)?;
         let mut out: Vec<Mapping> = Vec::with_capacity(d.mappings);
         if let Some(table) = &d.table {
             table.for_each_block(&mut |b| {
@@ -655,7 +795,7 @@ impl State {
             None => Route::NotAttached,
             Some(None) if self.bypass => Route::Identity,
             Some(None) => Route::NotAttached,
-            Some(Some(domain)) => match self.domains.get(domain) {
+            Some(Some(attached)) => match self.domains.at(attached.slot) {
                 Some(Domain { table: Some(t), .. }) => Route::Table(t),
                 Some(Domain { table: None, .. }) => Route::Identity,
                 None => Route::NotAttached,
@@ -665,14 +805,14 @@ impl State {
 
     /// One endpoint leaves `domain`; the domain dies with its last endpoint.
     fn leave_domain(&mut self, domain: DomainId) {
-        let Some(d) = self.domains.get_mut(&domain) else {
+        let Some(d) = self.domains.get_mut(domain) else {
             return;
         };
         d.endpoints = d.endpoints.saturating_sub(1);
         if d.endpoints > 0 {
             return;
         }
-        if let Some(d) = self.domains.remove(&domain) {
+        if let Some(d) = self.domains.remove(domain) {
             self.mappings -= d.mappings;
             self.mapped_bytes -= d.mapped_bytes;
             if let Some(t) = &d.table {
@@ -758,54 +898,108 @@ mod tests {
         };
         assert_eq!(bad(|c| c.granule = 512), Error::InvalidArgument);
         assert_eq!(bad(|c| c.granule = 4096 * 3), Error::InvalidArgument);
-        assert_eq!(bad(|c| c.input_range = IovaRange::new(5, 4)), Error::InvalidArgument);
+        assert_eq!(
+            bad(|c| c.input_range = IovaRange::new(5, 4)),
+            Error::InvalidArgument
+        );
         assert_eq!(bad(|c| c.domain_range = (5, 4)), Error::InvalidArgument);
-        assert!(Engine::try_new(EngineConfig { granule: 1 << 16, ..Default::default() }).is_ok());
+        assert!(
+            Engine::try_new(EngineConfig {
+                granule: 1 << 16,
+                ..Default::default()
+            })
+            .is_ok()
+        );
     }
 
     #[test]
     fn map_pages_runs_become_mappings() {
         let e = engine();
         let paddrs = [0x10000, 0x11000, 0x12000, 0x5000, 0x6000, 0x1000];
-        e.map_pages(DomainId(1), 0x40000, &paddrs, Perms::READ).unwrap();
+        e.map_pages(DomainId(1), 0x40000, &paddrs, Perms::READ)
+            .unwrap();
         let m = e.mappings(DomainId(1)).unwrap();
         assert_eq!(
             m,
             vec![
-                Mapping { range: IovaRange::new(0x40000, 0x42fff), paddr: 0x10000, perms: Perms::READ },
-                Mapping { range: IovaRange::new(0x43000, 0x44fff), paddr: 0x5000, perms: Perms::READ },
-                Mapping { range: IovaRange::new(0x45000, 0x45fff), paddr: 0x1000, perms: Perms::READ },
+                Mapping {
+                    range: IovaRange::new(0x40000, 0x42fff),
+                    paddr: 0x10000,
+                    perms: Perms::READ
+                },
+                Mapping {
+                    range: IovaRange::new(0x43000, 0x44fff),
+                    paddr: 0x5000,
+                    perms: Perms::READ
+                },
+                Mapping {
+                    range: IovaRange::new(0x45000, 0x45fff),
+                    paddr: 0x1000,
+                    perms: Perms::READ
+                },
             ]
         );
         assert_eq!(e.stats().mappings, 3);
-        let t = e.translate(EndpointId(1), 0x42800, 0x1000, Perms::READ).unwrap();
+        let t = e
+            .translate(EndpointId(1), 0x42800, 0x1000, Perms::READ)
+            .unwrap();
         assert_eq!(
             &*t,
             &[
-                Segment { iova: 0x42800, paddr: 0x12800, len: 0x800 },
-                Segment { iova: 0x43000, paddr: 0x5000, len: 0x800 }
+                Segment {
+                    iova: 0x42800,
+                    paddr: 0x12800,
+                    len: 0x800
+                },
+                Segment {
+                    iova: 0x43000,
+                    paddr: 0x5000,
+                    len: 0x800
+                }
             ]
         );
-        assert_eq!(e.unmap(DomainId(1), IovaRange::new(0x41000, 0x45fff)), Err(Error::WouldSplit));
-        assert_eq!(e.unmap(DomainId(1), IovaRange::new(0x40000, 0x45fff)), Ok(3));
+        assert_eq!(
+            e.unmap(DomainId(1), IovaRange::new(0x41000, 0x45fff)),
+            Err(Error::WouldSplit)
+        );
+        assert_eq!(
+            e.unmap(DomainId(1), IovaRange::new(0x40000, 0x45fff)),
+            Ok(3)
+        );
         assert_eq!(e.stats().table_nodes, 1);
-        assert_eq!(e.map_pages(DomainId(1), 0x1000, &[], Perms::READ), Err(Error::InvalidArgument));
-        assert_eq!(e.map_pages(DomainId(1), 0x1000, &[0x10], Perms::READ), Err(Error::Unaligned));
+        assert_eq!(
+            e.map_pages(DomainId(1), 0x1000, &[], Perms::READ),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            e.map_pages(DomainId(1), 0x1000, &[0x10], Perms::READ),
+            Err(Error::Unaligned)
+        );
         assert_eq!(
             e.map_pages(DomainId(1), u64::MAX - 0xfff, &[0, 0x1000], Perms::READ),
             Err(Error::OutOfInputRange)
         );
-        e.map_pages(DomainId(1), u64::MAX - 0xfff, &[0x1000], Perms::READ).unwrap();
-        assert_eq!(e.map_pages(DomainId(1), u64::MAX - 0xfff, &[0x1000], Perms::READ), Err(Error::Overlap));
+        e.map_pages(DomainId(1), u64::MAX - 0xfff, &[0x1000], Perms::READ)
+            .unwrap();
+        assert_eq!(
+            e.map_pages(DomainId(1), u64::MAX - 0xfff, &[0x1000], Perms::READ),
+            Err(Error::Overlap)
+        );
     }
 
     #[test]
     fn nodes_for_pages_bounds_a_real_insert() {
         let e = engine();
-        for (lo, n) in [(0u64, 1usize), (511, 2), (1000, 5000), ((1 << 40) - 3, 262_144)] {
+        for (lo, n) in [
+            (0u64, 1usize),
+            (511, 2),
+            (1000, 5000),
+            ((1 << 40) - 3, 262_144),
+        ] {
             let before = e.stats().table_nodes;
             let paddrs: Vec<u64> = (0..n as u64).map(|i| i << 12).collect();
-            e.map_pages(DomainId(1), lo << 12, &paddrs, Perms::RW).unwrap();
+            e.map_pages(DomainId(1), lo << 12, &paddrs, Perms::RW)
+                .unwrap();
             let used = e.stats().table_nodes - before;
             let bound = Engine::nodes_for_pages(lo, lo + n as u64 - 1, 6);
             assert!(used <= bound, "{used} > {bound}");

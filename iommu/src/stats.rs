@@ -63,7 +63,10 @@ pub(crate) struct Counters {
 /// Adds one with a relaxed load and store: no locked instruction on the hot path.
 #[inline]
 fn bump(counter: &AtomicU64) {
-    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
 }
 
 impl Counters {

@@ -28,6 +28,8 @@
 //! A node (other than the root) with no live entry is freed at once, so an empty table is just its
 //! root. Freed, zeroed nodes are kept in a small [`NodePool`] for the next MAP.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::types::Perms;
 
 /// Bits of page number per level.
@@ -44,6 +46,15 @@ const PERM_SHIFT: u32 = 3;
 const PERM_MASK: u64 = (Perms::ALL.bits() as u64) << PERM_SHIFT;
 const FLAG_BITS: u32 = 12;
 const ADDR_MASK: u64 = !((1 << FLAG_BITS) - 1);
+
+/// Entries of the walk hint (a direct-mapped cache of level-1 nodes, see [`Table::lookup`]).
+const HINTS: usize = 16;
+/// Walk hints encode node indices in 26 bits.
+const HINT_NODE_BITS: u32 = 26;
+const HINT_NODE_MASK: u64 = (1 << HINT_NODE_BITS) - 1;
+
+/// Arena slots an empty table keeps allocated.
+const SMALL_ARENA: usize = 64;
 
 /// Index of the root node in every table's arena.
 const ROOT: u32 = 0;
@@ -160,6 +171,12 @@ pub(crate) struct Table {
     nodes: Vec<Slot>,
     free_slots: Vec<u32>,
     live_nodes: usize,
+    /// Walk hints: level-1 nodes recently walked through, keyed by the page-number bits above
+    /// them, so a lookup usually starts two levels above the leaves instead of at the root.
+    /// Written by readers (under the engine's read lock, so every value stored describes the
+    /// current table) and cleared by writers that free a level-1 node. Encoded as
+    /// `prefix << 27 | node << 1 | 1`; 0 is empty.
+    hints: [AtomicU64; HINTS],
 }
 
 impl Table {
@@ -175,6 +192,7 @@ impl Table {
             }],
             free_slots: Vec::new(),
             live_nodes: 1,
+            hints: [const { AtomicU64::new(0) }; HINTS],
         }
     }
 
@@ -222,6 +240,15 @@ impl Table {
     pub(crate) fn lookup(&self, page: u64) -> Option<Block> {
         let mut node = ROOT;
         let mut level = self.top();
+        let hint_prefix = page >> Self::span_shift(2);
+        let hint = &self.hints[hint_prefix as usize % HINTS];
+        if level >= 2 {
+            let h = hint.load(Ordering::Relaxed);
+            if h & 1 != 0 && h >> (HINT_NODE_BITS + 1) == hint_prefix {
+                node = ((h >> 1) & HINT_NODE_MASK) as u32;
+                level = 1;
+            }
+        }
         loop {
             let entry = self.entries(node)?[Self::index(page, level)];
             if entry == 0 {
@@ -240,6 +267,10 @@ impl Table {
             }
             node = (entry >> FLAG_BITS) as u32;
             level -= 1;
+            if level == 1 && u64::from(node) <= HINT_NODE_MASK {
+                let h = (hint_prefix << (HINT_NODE_BITS + 1)) | (u64::from(node) << 1) | 1;
+                hint.store(h, Ordering::Relaxed);
+            }
         }
     }
 
@@ -260,6 +291,9 @@ impl Table {
     /// Whether no page in `[lo, hi]` (page numbers, inclusive) is mapped. Empty subtrees are
     /// skipped.
     pub(crate) fn is_range_empty(&self, lo: u64, hi: u64) -> bool {
+        if lo == hi {
+            return self.lookup(lo).is_none();
+        }
         self.range_empty_in(ROOT, self.top(), 0, lo, hi)
     }
 
@@ -287,8 +321,13 @@ impl Table {
                 continue;
             }
             let child = (entry >> FLAG_BITS) as u32;
-            if !self.range_empty_in(child, level - 1, child_base, lo.max(child_base), hi.min(child_last))
-            {
+            if !self.range_empty_in(
+                child,
+                level - 1,
+                child_base,
+                lo.max(child_base),
+                hi.min(child_last),
+            ) {
                 return false;
             }
         }
@@ -312,7 +351,17 @@ impl Table {
     ) {
         let flags = PRESENT | LEAF | (u64::from(perms.bits()) << PERM_SHIFT);
         let top = self.top();
-        self.insert_in(ROOT, top, 0, lo, hi, flags, max_leaf_level, pool, block_paddr);
+        self.insert_in(
+            ROOT,
+            top,
+            0,
+            lo,
+            hi,
+            flags,
+            max_leaf_level,
+            pool,
+            block_paddr,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -408,10 +457,14 @@ impl Table {
             self.free_slots.push(node);
         }
         if self.free_slots.len() == self.nodes.len() - 1 {
-            // Only the root is left: give the arena's memory back.
+            // Only the root is left: drop the free slots, and give a large arena's memory back
+            // (a small one is kept for the next MAP).
             self.nodes.truncate(1);
-            self.nodes.shrink_to(4);
-            self.free_slots = Vec::new();
+            self.free_slots.clear();
+            if self.nodes.capacity() > SMALL_ARENA {
+                self.nodes.shrink_to(SMALL_ARENA);
+                self.free_slots.shrink_to(SMALL_ARENA);
+            }
         }
     }
 
@@ -477,6 +530,12 @@ impl Table {
                 if self.nodes.get(child as usize).is_some_and(|s| s.live == 0) {
                     self.set_entry(node, i, 0);
                     self.free_node(child, pool);
+                    if level == 2 {
+                        // A level-1 node went away: its index may be reused for another prefix.
+                        for h in &mut self.hints {
+                            *h.get_mut() = 0;
+                        }
+                    }
                 }
             }
             i += 1;
@@ -582,7 +641,13 @@ mod tests {
         assert_eq!(b[127].last, u64::MAX);
         assert_eq!(b[127].paddr, 127 << 57);
         let r = t.clear(0, (1 << 52) - 1, &mut pool);
-        assert_eq!(r, Removed { mappings: 1, bytes: 1 << 64 });
+        assert_eq!(
+            r,
+            Removed {
+                mappings: 1,
+                bytes: 1 << 64
+            }
+        );
         assert_eq!(t.live_nodes(), 1);
     }
 

@@ -178,7 +178,8 @@ const INLINE_SEGMENTS: usize = 2;
 /// The result of a successful translation: physically contiguous segments in IOVA order.
 ///
 /// Up to two segments are stored inline (no allocation); longer translations spill to a `Vec`.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// Two translations are equal when their segments are.
+#[derive(Clone, Debug, Default)]
 pub struct Translation {
     inline: [Segment; INLINE_SEGMENTS],
     inline_len: u8,
@@ -208,6 +209,7 @@ impl Translation {
 
     /// Appends a segment, merging it into the last one when it continues it both in IOVA and in
     /// physical address space.
+    #[inline]
     pub(crate) fn push_merge(&mut self, seg: Segment) {
         if let Some(last) = self.last_mut()
             && last.iova.wrapping_add(last.len) == seg.iova
@@ -222,7 +224,8 @@ impl Translation {
             self.inline_len += 1;
         } else {
             if self.spilled.is_empty() {
-                self.spilled.extend_from_slice(&self.inline[..self.inline_len as usize]);
+                self.spilled
+                    .extend_from_slice(&self.inline[..self.inline_len as usize]);
             }
             self.spilled.push(seg);
         }
@@ -242,6 +245,14 @@ impl Translation {
         self.iter().map(|s| u128::from(s.len)).sum()
     }
 }
+
+impl PartialEq for Translation {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Translation {}
 
 impl Deref for Translation {
     type Target = [Segment];
@@ -317,7 +328,10 @@ mod tests {
     #[test]
     fn iova_range_len_at_the_top() {
         assert_eq!(IovaRange::new(0, u64::MAX).len(), 1u128 << 64);
-        assert_eq!(IovaRange::from_start_len(u64::MAX, 1), Some(IovaRange::new(u64::MAX, u64::MAX)));
+        assert_eq!(
+            IovaRange::from_start_len(u64::MAX, 1),
+            Some(IovaRange::new(u64::MAX, u64::MAX))
+        );
         assert_eq!(IovaRange::from_start_len(u64::MAX, 2), None);
         assert_eq!(IovaRange::from_start_len(5, 0), None);
         assert!(IovaRange::new(2, 1).is_empty());
@@ -327,14 +341,48 @@ mod tests {
     fn translation_merges_and_spills() {
         let mut t = Translation::new();
         assert!(t.is_empty());
-        t.push_merge(Segment { iova: 0, paddr: 100, len: 10 });
-        t.push_merge(Segment { iova: 10, paddr: 110, len: 5 });
-        assert_eq!(&*t, &[Segment { iova: 0, paddr: 100, len: 15 }]);
-        t.push_merge(Segment { iova: 15, paddr: 0, len: 1 });
-        t.push_merge(Segment { iova: 16, paddr: 7, len: 1 });
-        t.push_merge(Segment { iova: 17, paddr: 8, len: 1 });
+        t.push_merge(Segment {
+            iova: 0,
+            paddr: 100,
+            len: 10,
+        });
+        t.push_merge(Segment {
+            iova: 10,
+            paddr: 110,
+            len: 5,
+        });
+        assert_eq!(
+            &*t,
+            &[Segment {
+                iova: 0,
+                paddr: 100,
+                len: 15
+            }]
+        );
+        t.push_merge(Segment {
+            iova: 15,
+            paddr: 0,
+            len: 1,
+        });
+        t.push_merge(Segment {
+            iova: 16,
+            paddr: 7,
+            len: 1,
+        });
+        t.push_merge(Segment {
+            iova: 17,
+            paddr: 8,
+            len: 1,
+        });
         assert_eq!(t.len(), 3);
-        assert_eq!(t[2], Segment { iova: 16, paddr: 7, len: 2 });
+        assert_eq!(
+            t[2],
+            Segment {
+                iova: 16,
+                paddr: 7,
+                len: 2
+            }
+        );
         assert_eq!(t.total_len(), 18);
         let owned: Vec<Segment> = t.clone().into_iter().collect();
         assert_eq!(owned.as_slice(), &*t);

@@ -54,7 +54,9 @@ fn translations_are_never_stale_under_map_unmap_churn() {
                     }
                     assert_eq!(engine.unmap(d, range), Ok(1));
                     // The unmapping thread itself faults at once.
-                    let f = engine.translate(ep, iova(w) + 8, 8, Perms::READ).unwrap_err();
+                    let f = engine
+                        .translate(ep, iova(w) + 8, 8, Perms::READ)
+                        .unwrap_err();
                     assert_eq!(f.reason, FaultReason::Unmapped);
                 }
             })
@@ -80,7 +82,10 @@ fn translations_are_never_stale_under_map_unmap_churn() {
                             let (tw, tr) = decode(t[0].paddr - 0x100);
                             assert_eq!(tw, w, "translation of another writer's page");
                             // Round `before - 1` was unmapped before `before` was published.
-                            assert!(before <= tr && tr <= after, "stale: round {tr} not in {before}..={after}");
+                            assert!(
+                                before <= tr && tr <= after,
+                                "stale: round {tr} not in {before}..={after}"
+                            );
                             hits += 1;
                         }
                         Err(f) => assert_eq!(f.reason, FaultReason::Unmapped),
@@ -121,13 +126,21 @@ fn unmap_is_visible_to_a_synchronised_reader() {
             for r in 1..=2000u64 {
                 assert_eq!(from_main.recv_timeout(TIMEOUT), Ok(r)); // mapped
                 for _ in 0..4 {
-                    let t = engine.translate(EndpointId(1), 0x40_0010, 4, Perms::READ).unwrap();
+                    let t = engine
+                        .translate(EndpointId(1), 0x40_0010, 4, Perms::READ)
+                        .unwrap();
                     assert_eq!(t[0].paddr, (r << 12) | 0x10);
                 }
                 to_main.send(()).unwrap(); // the reader's cache is warm
                 assert_eq!(from_main.recv_timeout(TIMEOUT), Ok(r)); // unmapped
-                let f = engine.translate(EndpointId(1), 0x40_0010, 4, Perms::READ).unwrap_err();
-                assert_eq!(f.reason, FaultReason::Unmapped, "round {r}: stale after unmap returned");
+                let f = engine
+                    .translate(EndpointId(1), 0x40_0010, 4, Perms::READ)
+                    .unwrap_err();
+                assert_eq!(
+                    f.reason,
+                    FaultReason::Unmapped,
+                    "round {r}: stale after unmap returned"
+                );
                 to_main.send(()).unwrap(); // checked
             }
         })
@@ -160,8 +173,12 @@ fn attach_and_detach_churn() {
     engine.attach(anchor_b, db, false).unwrap();
     let at = 0x7000_0000;
     let (pa, pb) = (0xaaa_0000_0000, 0xbbb_0000_0000);
-    engine.map(da, IovaRange::new(at, at + PAGE - 1), pa, Perms::RW).unwrap();
-    engine.map(db, IovaRange::new(at, at + PAGE - 1), pb, Perms::READ).unwrap();
+    engine
+        .map(da, IovaRange::new(at, at + PAGE - 1), pa, Perms::RW)
+        .unwrap();
+    engine
+        .map(db, IovaRange::new(at, at + PAGE - 1), pb, Perms::READ)
+        .unwrap();
     let done = Arc::new(AtomicBool::new(false));
 
     let reader = {
@@ -191,12 +208,30 @@ fn attach_and_detach_churn() {
         thread::spawn(move || {
             for _ in 0..3000 {
                 engine.attach(mover, da, false).unwrap();
-                assert_eq!(engine.translate(mover, at, 8, Perms::WRITE).unwrap()[0].paddr, pa);
+                assert_eq!(
+                    engine.translate(mover, at, 8, Perms::WRITE).unwrap()[0].paddr,
+                    pa
+                );
                 engine.attach(mover, db, false).unwrap();
-                assert_eq!(engine.translate(mover, at, 8, Perms::READ).unwrap()[0].paddr, pb);
-                assert_eq!(engine.translate(mover, at, 8, Perms::WRITE).unwrap_err().reason, FaultReason::Permission);
+                assert_eq!(
+                    engine.translate(mover, at, 8, Perms::READ).unwrap()[0].paddr,
+                    pb
+                );
+                assert_eq!(
+                    engine
+                        .translate(mover, at, 8, Perms::WRITE)
+                        .unwrap_err()
+                        .reason,
+                    FaultReason::Permission
+                );
                 engine.detach(mover, db).unwrap();
-                assert_eq!(engine.translate(mover, at, 8, Perms::READ).unwrap_err().reason, FaultReason::NotAttached);
+                assert_eq!(
+                    engine
+                        .translate(mover, at, 8, Perms::READ)
+                        .unwrap_err()
+                        .reason,
+                    FaultReason::NotAttached
+                );
             }
         })
     };
@@ -208,10 +243,26 @@ fn attach_and_detach_churn() {
             engine.add_endpoint(ep).unwrap();
             for i in 0..1000u64 {
                 engine.attach(ep, DomainId(20), false).unwrap();
-                engine.map(DomainId(20), IovaRange::new(0, (1 << 30) - 1), i << 30, Perms::RW).unwrap();
-                assert_eq!(engine.translate(ep, 0x1234, 1, Perms::READ).unwrap()[0].paddr, (i << 30) + 0x1234);
+                engine
+                    .map(
+                        DomainId(20),
+                        IovaRange::new(0, (1 << 30) - 1),
+                        i << 30,
+                        Perms::RW,
+                    )
+                    .unwrap();
+                assert_eq!(
+                    engine.translate(ep, 0x1234, 1, Perms::READ).unwrap()[0].paddr,
+                    (i << 30) + 0x1234
+                );
                 engine.detach(ep, DomainId(20)).unwrap();
-                assert_eq!(engine.translate(ep, 0x1234, 1, Perms::READ).unwrap_err().reason, FaultReason::NotAttached);
+                assert_eq!(
+                    engine
+                        .translate(ep, 0x1234, 1, Perms::READ)
+                        .unwrap_err()
+                        .reason,
+                    FaultReason::NotAttached
+                );
             }
         })
     };

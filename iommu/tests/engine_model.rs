@@ -100,7 +100,10 @@ impl Model {
             }
         }
         self.leave(ep);
-        self.domains.entry(d).or_insert_with(|| ModelDomain { bypass, mappings: Vec::new() });
+        self.domains.entry(d).or_insert_with(|| ModelDomain {
+            bypass,
+            mappings: Vec::new(),
+        });
         self.attached.insert(ep, d);
         Ok(())
     }
@@ -126,7 +129,10 @@ impl Model {
         let input = self.input;
         let live = self.live_mappings();
         let dom = self.table_domain(d)?;
-        if range.start % PAGE != 0 || range.last.wrapping_add(1) % PAGE != 0 || paddr % PAGE != 0 {
+        if !range.start.is_multiple_of(PAGE)
+            || !range.last.wrapping_add(1).is_multiple_of(PAGE)
+            || !paddr.is_multiple_of(PAGE)
+        {
             return Err(Error::Unaligned);
         }
         if !inside(range, input) {
@@ -141,7 +147,11 @@ impl Model {
         if live >= MAX_MAPPINGS {
             return Err(Error::NoMemory);
         }
-        dom.mappings.push(Mapping { range, paddr, perms });
+        dom.mappings.push(Mapping {
+            range,
+            paddr,
+            perms,
+        });
         Ok(())
     }
 
@@ -149,7 +159,7 @@ impl Model {
         let input = self.input;
         let live = self.live_mappings();
         let dom = self.table_domain(d)?;
-        if iova % PAGE != 0 || paddrs.iter().any(|p| p % PAGE != 0) {
+        if !iova.is_multiple_of(PAGE) || paddrs.iter().any(|p| !p.is_multiple_of(PAGE)) {
             return Err(Error::Unaligned);
         }
         let last = iova
@@ -166,8 +176,14 @@ impl Model {
         for (i, &p) in paddrs.iter().enumerate() {
             let page = IovaRange::new(iova + i as u64 * PAGE, iova + i as u64 * PAGE + (PAGE - 1));
             match runs.last_mut() {
-                Some(m) if m.paddr.checked_add(m.range.len() as u64) == Some(p) => m.range.last = page.last,
-                _ => runs.push(Mapping { range: page, paddr: p, perms }),
+                Some(m) if m.paddr.checked_add(m.range.len() as u64) == Some(p) => {
+                    m.range.last = page.last
+                }
+                _ => runs.push(Mapping {
+                    range: page,
+                    paddr: p,
+                    perms,
+                }),
             }
         }
         if live + runs.len() > MAX_MAPPINGS {
@@ -182,7 +198,11 @@ impl Model {
             return Err(Error::InvalidArgument);
         }
         let dom = self.table_domain(d)?;
-        if dom.mappings.iter().any(|m| overlaps(m.range, range) && !inside(m.range, range)) {
+        if dom
+            .mappings
+            .iter()
+            .any(|m| overlaps(m.range, range) && !inside(m.range, range))
+        {
             return Err(Error::WouldSplit);
         }
         let before = dom.mappings.len();
@@ -190,8 +210,19 @@ impl Model {
         Ok((before - dom.mappings.len()) as u64)
     }
 
-    fn translate(&self, ep: u32, iova: u64, len: u64, access: Perms) -> Result<Vec<Segment>, Fault> {
-        let fault = |iova, reason| Fault { endpoint: EndpointId(ep), iova, access, reason };
+    fn translate(
+        &self,
+        ep: u32,
+        iova: u64,
+        len: u64,
+        access: Perms,
+    ) -> Result<Vec<Segment>, Fault> {
+        let fault = |iova, reason| Fault {
+            endpoint: EndpointId(ep),
+            iova,
+            access,
+            reason,
+        };
         if len == 0 {
             return Ok(Vec::new());
         }
@@ -212,7 +243,11 @@ impl Model {
             if iova.checked_add(len - 1).is_none() {
                 return Err(fault(0, FaultReason::Unmapped));
             }
-            return Ok(vec![Segment { iova, paddr: iova, len }]);
+            return Ok(vec![Segment {
+                iova,
+                paddr: iova,
+                len,
+            }]);
         };
         let mut out: Vec<Segment> = Vec::new();
         let mut cur = iova;
@@ -225,7 +260,11 @@ impl Model {
                 return Err(fault(cur, FaultReason::Permission));
             }
             let n = left.min(u128::from(m.range.last - cur) + 1);
-            let seg = Segment { iova: cur, paddr: m.paddr + (cur - m.range.start), len: n as u64 };
+            let seg = Segment {
+                iova: cur,
+                paddr: m.paddr + (cur - m.range.start),
+                len: n as u64,
+            };
             match out.last_mut() {
                 Some(l) if l.paddr.checked_add(l.len) == Some(seg.paddr) => l.len += seg.len,
                 _ => out.push(seg),
@@ -315,7 +354,11 @@ fn op() -> impl Strategy<Value = Op> {
 fn check_state(engine: &Engine, model: &Model) {
     for d in 0..DOMAINS {
         match model.domains.get(&d) {
-            None => assert_eq!(engine.mappings(DomainId(d)), Err(Error::NoSuchDomain), "domain {d}"),
+            None => assert_eq!(
+                engine.mappings(DomainId(d)),
+                Err(Error::NoSuchDomain),
+                "domain {d}"
+            ),
             Some(dom) => {
                 let mut want = dom.mappings.clone();
                 want.sort_by_key(|m| m.range.start);
@@ -325,12 +368,20 @@ fn check_state(engine: &Engine, model: &Model) {
         }
     }
     for ep in 0..ENDPOINTS {
-        assert_eq!(engine.endpoint_domain(EndpointId(ep)), model.attached.get(&ep).map(|&d| DomainId(d)));
+        assert_eq!(
+            engine.endpoint_domain(EndpointId(ep)),
+            model.attached.get(&ep).map(|&d| DomainId(d))
+        );
     }
     let s = engine.stats();
     assert_eq!(s.domains, model.domains.len());
     assert_eq!(s.mappings, model.live_mappings());
-    let bytes: u128 = model.domains.values().flat_map(|d| &d.mappings).map(|m| m.range.len()).sum();
+    let bytes: u128 = model
+        .domains
+        .values()
+        .flat_map(|d| &d.mappings)
+        .map(|m| m.range.len())
+        .sum();
     assert_eq!(s.mapped_bytes, bytes);
     assert_eq!(engine.bypass(), model.bypass);
 }
@@ -369,23 +420,42 @@ fn run(input: IovaRange, initial_bypass: bool, ops: Vec<Op>) {
     for ep in 0..REGISTERED {
         engine.add_endpoint(EndpointId(ep)).unwrap();
     }
-    let mut model = Model { input, bypass: initial_bypass, attached: BTreeMap::new(), domains: BTreeMap::new() };
+    let mut model = Model {
+        input,
+        bypass: initial_bypass,
+        attached: BTreeMap::new(),
+        domains: BTreeMap::new(),
+    };
     // Recent translations, replayed after every step: they are the ones most likely cached, so
     // this checks that every change invalidates what it must.
     let mut recent: Vec<(u32, u64, u64, Perms)> = Vec::new();
     for op in ops {
         match op.clone() {
             Op::Attach(ep, d, b) => {
-                assert_eq!(engine.attach(EndpointId(ep), DomainId(d), b), model.attach(ep, d, b), "{op:?}")
+                assert_eq!(
+                    engine.attach(EndpointId(ep), DomainId(d), b),
+                    model.attach(ep, d, b),
+                    "{op:?}"
+                )
             }
-            Op::Detach(ep, d) => assert_eq!(engine.detach(EndpointId(ep), DomainId(d)), model.detach(ep, d), "{op:?}"),
-            Op::Map(d, r, p, perms) => assert_eq!(engine.map(DomainId(d), r, p, perms), model.map(d, r, p, perms), "{op:?}"),
+            Op::Detach(ep, d) => assert_eq!(
+                engine.detach(EndpointId(ep), DomainId(d)),
+                model.detach(ep, d),
+                "{op:?}"
+            ),
+            Op::Map(d, r, p, perms) => assert_eq!(
+                engine.map(DomainId(d), r, p, perms),
+                model.map(d, r, p, perms),
+                "{op:?}"
+            ),
             Op::MapPages(d, iova, paddrs, perms) => assert_eq!(
                 engine.map_pages(DomainId(d), iova, &paddrs, perms),
                 model.map_pages(d, iova, &paddrs, perms),
                 "{op:?}"
             ),
-            Op::Unmap(d, r) => assert_eq!(engine.unmap(DomainId(d), r), model.unmap(d, r), "{op:?}"),
+            Op::Unmap(d, r) => {
+                assert_eq!(engine.unmap(DomainId(d), r), model.unmap(d, r), "{op:?}")
+            }
             Op::Translate(ep, iova, len, access) => {
                 if recent.len() == 8 {
                     recent.remove(0);
@@ -394,7 +464,9 @@ fn run(input: IovaRange, initial_bypass: bool, ops: Vec<Op>) {
                 let want = model.translate(ep, iova, len, access);
                 // Twice: the second one is usually served by the translation cache.
                 for _ in 0..2 {
-                    let got = engine.translate(EndpointId(ep), iova, len, access).map(|t| t.to_vec());
+                    let got = engine
+                        .translate(EndpointId(ep), iova, len, access)
+                        .map(|t| t.to_vec());
                     assert_eq!(got, want, "{op:?}");
                     if let Ok(segments) = &got {
                         check_translation_is_backed(&model, ep, access, segments);
@@ -412,14 +484,23 @@ fn run(input: IovaRange, initial_bypass: bool, ops: Vec<Op>) {
         }
         check_state(&engine, &model);
         for &(ep, iova, len, access) in &recent {
-            let got = engine.translate(EndpointId(ep), iova, len, access).map(|t| t.to_vec());
-            assert_eq!(got, model.translate(ep, iova, len, access), "replay after {op:?}");
+            let got = engine
+                .translate(EndpointId(ep), iova, len, access)
+                .map(|t| t.to_vec());
+            assert_eq!(
+                got,
+                model.translate(ep, iova, len, access),
+                "replay after {op:?}"
+            );
         }
     }
     // Unmapping everything leaves only the roots of the (non-bypass) domains.
     for (&d, dom) in &mut model.domains {
         if !dom.bypass {
-            assert_eq!(engine.unmap(DomainId(d), IovaRange::new(0, u64::MAX)), Ok(dom.mappings.len() as u64));
+            assert_eq!(
+                engine.unmap(DomainId(d), IovaRange::new(0, u64::MAX)),
+                Ok(dom.mappings.len() as u64)
+            );
             dom.mappings.clear();
         }
     }
@@ -428,7 +509,10 @@ fn run(input: IovaRange, initial_bypass: bool, ops: Vec<Op>) {
     assert_eq!((s.mappings, s.mapped_bytes, s.table_nodes), (0, 0, roots));
     engine.reset();
     let s = engine.stats();
-    assert_eq!((s.domains, s.mappings, s.table_nodes, s.attached_endpoints), (0, 0, 0, 0));
+    assert_eq!(
+        (s.domains, s.mappings, s.table_nodes, s.attached_endpoints),
+        (0, 0, 0, 0)
+    );
 }
 
 proptest! {

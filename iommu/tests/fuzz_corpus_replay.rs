@@ -55,6 +55,102 @@ pub fn seeds() -> Vec<(&'static str, Vec<Op>)> {
         });
     }
     saturate.push(CheckPins { vmo: 0 });
+    let translating = vec![
+        CreateVmo {
+            pages: 8,
+            resizable: true,
+        },
+        Pin {
+            bti: 3,
+            vmo: 0,
+            offset: 0,
+            pages: 5,
+            options: 3,
+            addrs: 0,
+        },
+        Pin {
+            bti: 4,
+            vmo: 0,
+            offset: 1,
+            pages: 5,
+            options: 0x9,
+            addrs: 0,
+        },
+        Pin {
+            bti: 4,
+            vmo: 0,
+            offset: 0,
+            pages: 3,
+            options: 0xA,
+            addrs: 13,
+        },
+        Pin {
+            bti: 0,
+            vmo: 0,
+            offset: 0,
+            pages: 8,
+            options: 1,
+            addrs: 0,
+        },
+        TranslatePin {
+            bti: 0,
+            iova: 0,
+            offset: 0,
+            access: 0,
+        },
+        TranslatePin {
+            bti: 0,
+            iova: 3,
+            offset: 9,
+            access: 1,
+        },
+        TranslatePin {
+            bti: 1,
+            iova: 1,
+            offset: 200,
+            access: 0,
+        },
+        ClosePmt { pmt: 0 },
+        TranslatePin {
+            bti: 0,
+            iova: 0,
+            offset: 0,
+            access: 0,
+        },
+        CheckBti { bti: 3 },
+        Pin {
+            bti: 3,
+            vmo: 0,
+            offset: 0,
+            pages: 1,
+            options: 1,
+            addrs: 0,
+        },
+        Resize { vmo: 0, pages: 2 },
+        ReleaseQuarantine { bti: 3 },
+        Pin {
+            bti: 3,
+            vmo: 0,
+            offset: 6,
+            pages: 2,
+            options: 4,
+            addrs: 0,
+        },
+        TranslatePin {
+            bti: 0,
+            iova: 1,
+            offset: 0,
+            access: 3,
+        },
+        Unpin { pmt: 0 },
+        TranslatePin {
+            bti: 1,
+            iova: 0,
+            offset: 0,
+            access: 0,
+        },
+        CheckPins { vmo: 0 },
+    ];
     vec![
         (
             "pin-unpin",
@@ -223,6 +319,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Op>)> {
             ],
         ),
         ("saturate", saturate),
+        ("translating", translating),
         (
             "engine",
             vec![

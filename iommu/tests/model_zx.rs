@@ -13,11 +13,12 @@ use zx_model::{Op, decode, encode, run};
 /// quarantine, decommit/resize across pinned pages) and mappings collide.
 fn op() -> impl Strategy<Value = Op> {
     let small = 0u8..3;
+    let bti = 0u8..5;
     prop_oneof![
         2 => (any::<u8>(), any::<bool>()).prop_map(|(pages, resizable)| Op::CreateVmo { pages, resizable }),
         1 => (small.clone(), 0u8..4, 0u8..6).prop_map(|(vmo, offset, pages)| Op::CreateSlice { vmo, offset, pages }),
         1 => small.clone().prop_map(|vmo| Op::CloseVmo { vmo }),
-        8 => (small.clone(), small.clone(), 0u8..4, 0u8..4, any::<u8>(), 0u8..15)
+        8 => (bti.clone(), small.clone(), 0u8..4, 0u8..6, any::<u8>(), 0u8..15)
             .prop_map(|(bti, vmo, offset, pages, options, addrs)| Op::Pin {
                 bti,
                 vmo,
@@ -29,10 +30,13 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         3 => any::<u8>().prop_map(|pmt| Op::Unpin { pmt }),
         2 => any::<u8>().prop_map(|pmt| Op::ClosePmt { pmt }),
-        2 => small.clone().prop_map(|bti| Op::ReleaseQuarantine { bti }),
+        2 => bti.clone().prop_map(|bti| Op::ReleaseQuarantine { bti }),
         3 => (small.clone(), 0u8..6, 0u8..4).prop_map(|(vmo, offset, pages)| Op::Decommit { vmo, offset, pages }),
         2 => (small.clone(), 0u8..10).prop_map(|(vmo, pages)| Op::Resize { vmo, pages }),
-        1 => small.clone().prop_map(|bti| Op::CheckBti { bti }),
+        1 => bti.clone().prop_map(|bti| Op::CheckBti { bti }),
+        4 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(
+            |(bti, iova, offset, access)| Op::TranslatePin { bti, iova, offset, access }
+        ),
         1 => small.clone().prop_map(|vmo| Op::CheckPins { vmo }),
         2 => (0u8..4, 0u8..4).prop_map(|(ep, dom)| Op::Attach { ep, dom }),
         1 => (0u8..4, 0u8..4).prop_map(|(ep, dom)| Op::Detach { ep, dom }),

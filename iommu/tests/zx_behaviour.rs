@@ -2038,3 +2038,57 @@ mod translating {
         assert_eq!(t.engine.endpoint_domain(ep()), None);
     }
 }
+
+// §2.5: "If the BTI has already reached zero handles when this happens, the kernel prints a
+// "leaked N pages" OOPS. The PMT, its pins, and the BTI then leak forever." §2.7: "The quarantine
+// is **not** cleared."
+#[test]
+fn pmt_closed_after_its_bti_leaks_its_pins() {
+    let k = kernel();
+    let bti = dummy_bti(&k);
+    let v = vmo(&k, 2 * PAGE);
+    let (pmt, _) = pin_pages(&k, bti, ZX_BTI_PERM_READ, v, 0, 1).unwrap();
+    let (unpinned, _) = pin_pages(&k, bti, ZX_BTI_PERM_READ, v, 1, 1).unwrap();
+    k.handle_close(bti).unwrap();
+    k.pmt_unpin(unpinned).unwrap();
+    k.handle_close(pmt).unwrap();
+    assert_eq!(
+        decommit(&k, v, 0, PAGE),
+        Err(ZX_ERR_BAD_STATE),
+        "leaked pin stays"
+    );
+    assert_eq!(decommit(&k, v, PAGE, PAGE), Ok(()));
+}
+
+// A snapshot child may be larger than its parent; the part past the parent reads as zero.
+#[test]
+fn snapshot_child_larger_than_parent() {
+    let k = kernel();
+    let v = vmo(&k, PAGE);
+    write_u8(&k, v, 0, 3);
+    let c = k
+        .vmo_create_child(v, ZX_VMO_CHILD_SNAPSHOT, 0, 3 * PAGE)
+        .unwrap();
+    assert_eq!(k.vmo_get_size(c), Ok(3 * PAGE));
+    assert_eq!(read_u8(&k, c, 0), 3);
+    assert_eq!(read_u8(&k, c, 2 * PAGE), 0);
+    write_u8(&k, c, 2 * PAGE, 4);
+    assert_eq!(read_u8(&k, c, 2 * PAGE), 4);
+}
+
+// VmoSliceTestCase.NonResizable meets NonSlice: for a resizable parent the containment check
+// (INVALID_ARGS) comes before the resizable refusal (NOT_SUPPORTED) — VmObjectPaged::
+// CreateChildSlice checks "Slice must be wholly contained" first.
+#[test]
+fn slice_containment_checked_before_resizable() {
+    let k = kernel();
+    let r = k.vmo_create(PAGE, ZX_VMO_RESIZABLE).unwrap();
+    assert_eq!(
+        k.vmo_create_child(r, ZX_VMO_CHILD_SLICE, 0, 2 * PAGE),
+        Err(ZX_ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        k.vmo_create_child(r, ZX_VMO_CHILD_SLICE, 0, PAGE),
+        Err(ZX_ERR_NOT_SUPPORTED)
+    );
+}

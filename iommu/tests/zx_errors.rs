@@ -272,7 +272,6 @@ fn iommu_create_unknown_type_is_not_supported_before_desc_len() {
     }
 }
 
-
 // "5. The returned handle has rights 0x8003."
 #[test]
 fn iommu_create_rights() {
@@ -1972,4 +1971,71 @@ fn info_records_buffer_too_small() {
         k.object_get_info(bti, ZX_INFO_VMO, &mut [0u8; 176]),
         Err(ZX_ERR_WRONG_TYPE)
     );
+}
+
+// sys_vmo_create: options other than the defined VMO creation flags are INVALID_ARGS.
+#[test]
+fn vmo_create_unknown_options_are_invalid_args() {
+    let k = kernel();
+    assert_eq!(k.vmo_create(PAGE, 1 << 20), Err(ZX_ERR_INVALID_ARGS));
+    assert_eq!(
+        k.vmo_create(PAGE, ZX_VMO_RESIZABLE | (1 << 30)),
+        Err(ZX_ERR_INVALID_ARGS)
+    );
+}
+
+// sys_vmo_create_child: unknown option bits, or both SNAPSHOT and SLICE, are INVALID_ARGS.
+#[test]
+fn vmo_create_child_bad_options_are_invalid_args() {
+    let k = kernel();
+    let v = vmo(&k, PAGE);
+    assert_eq!(
+        k.vmo_create_child(v, ZX_VMO_CHILD_SNAPSHOT | (1 << 20), 0, PAGE),
+        Err(ZX_ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        k.vmo_create_child(v, ZX_VMO_CHILD_SNAPSHOT | ZX_VMO_CHILD_SLICE, 0, PAGE),
+        Err(ZX_ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        k.vmo_create_child(BOGUS, ZX_VMO_CHILD_SLICE, 0, PAGE),
+        Err(ZX_ERR_BAD_HANDLE)
+    );
+    let bti = dummy_bti(&k);
+    assert_eq!(
+        k.vmo_create_child(bti, ZX_VMO_CHILD_SLICE, 0, PAGE),
+        Err(ZX_ERR_WRONG_TYPE)
+    );
+}
+
+// sys_object_signal: the handle needs ZX_RIGHT_SIGNAL; only user signals may be set or cleared
+// (INVALID_ARGS otherwise). sys_object_wait_one: the handle needs ZX_RIGHT_WAIT.
+#[test]
+fn signal_and_wait_errors() {
+    let k = kernel();
+    let v = vmo(&k, PAGE);
+    assert_eq!(
+        k.object_signal(v, 0, ZX_VMO_ZERO_CHILDREN),
+        Err(ZX_ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        k.object_signal(v, ZX_VMO_ZERO_CHILDREN, 0),
+        Err(ZX_ERR_INVALID_ARGS)
+    );
+    let no_signal = dup_without(&k, v, ZX_RIGHT_SIGNAL);
+    assert_eq!(
+        k.object_signal(no_signal, 0, ZX_USER_SIGNAL_0),
+        Err(ZX_ERR_ACCESS_DENIED)
+    );
+    let no_wait = dup_without(&k, v, ZX_RIGHT_WAIT);
+    assert_eq!(
+        k.object_wait_one(no_wait, ZX_VMO_ZERO_CHILDREN, ZX_TIME_INFINITE_PAST),
+        Err(ZX_ERR_ACCESS_DENIED)
+    );
+    assert_eq!(
+        k.object_wait_one(BOGUS, ZX_VMO_ZERO_CHILDREN, ZX_TIME_INFINITE_PAST),
+        Err(ZX_ERR_BAD_HANDLE)
+    );
+    // The ZERO_CHILDREN signal itself is untouched by the refused calls.
+    assert!(zero_children(&k, v));
 }

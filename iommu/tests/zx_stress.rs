@@ -290,3 +290,145 @@ fn translate_during_map_unmap() {
         assert_eq!(engine.stats().mappings, 0);
     });
 }
+
+// Translating IOMMU under contention: pinners pin and unpin through a translating BTI while
+// decommitters hit the same VMO, translators DMA at every IOVA ever handed out, and a mapper
+// maps/unmaps an explicit domain in the same engine. A DMA succeeds only onto the VMO's own pages
+// (learned through a dummy-IOMMU pin that holds them for the whole test); a pinner's own DMA
+// succeeds right after its pin and faults right after its unpin.
+#[test]
+fn translating_pins_under_translation_decommit_and_map() {
+    with_watchdog(
+        "translating_pins_under_translation_decommit_and_map",
+        || {
+            let k = kernel();
+            let iommu = translating_iommu(&k, PAGE, u64::MAX);
+            let pages = 16u64;
+            let v = vmo(&k, pages * PAGE);
+            // Hold the first half pinned through the dummy IOMMU so its physical pages are known and
+            // stay put; the second half is free for the decommitter to churn.
+            let dummy = dummy_bti(&k);
+            let (hold, phys) = pin_pages(&k, dummy, ZX_BTI_PERM_READ, v, 0, pages / 2).unwrap();
+            let engine = k.engine(iommu).unwrap();
+            let running = AtomicBool::new(true);
+            let seen = parking_lot::Mutex::new(Vec::<u64>::new());
+            // Workers still holding their BTI (its IOVA space stays attached while any is alive).
+            let live_btis = AtomicU64::new(2);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    while running.load(Ordering::Relaxed) {
+                        match k.vmo_op_range(
+                            v,
+                            ZX_VMO_OP_DECOMMIT,
+                            (pages / 2) * PAGE,
+                            (pages / 2) * PAGE,
+                        ) {
+                            Ok(()) | Err(ZX_ERR_BAD_STATE) => {}
+                            Err(s) => panic!("decommit: {s}"),
+                        }
+                        // The dummy-held half never decommits.
+                        assert_eq!(
+                            k.vmo_op_range(v, ZX_VMO_OP_DECOMMIT, 0, PAGE),
+                            Err(ZX_ERR_BAD_STATE)
+                        );
+                    }
+                });
+                s.spawn(|| {
+                    let mut i = 0usize;
+                    while running.load(Ordering::Relaxed) {
+                        let iova = {
+                            let seen = seen.lock();
+                            if seen.is_empty() {
+                                None
+                            } else {
+                                Some(seen[i % seen.len()])
+                            }
+                        };
+                        if let Some(iova) = iova {
+                            match engine.translate(EndpointId(1), iova, 8, Perms::READ) {
+                                Ok(t) => {
+                                    let pa = t[0].paddr;
+                                    assert!(phys.contains(&pa), "DMA at {iova:#x} reached {pa:#x}");
+                                }
+                                Err(f) if f.reason == FaultReason::NotAttached => assert_eq!(
+                                    live_btis.load(Ordering::SeqCst),
+                                    0,
+                                    "space detached while a BTI is alive"
+                                ),
+                                Err(f) => assert_eq!(f.reason, FaultReason::Unmapped, "{f:?}"),
+                            }
+                            // Another bus id never reaches these IOVAs.
+                            let f = engine
+                                .translate(EndpointId(2), iova, 8, Perms::READ)
+                                .unwrap_err();
+                            assert_eq!(f.reason, FaultReason::NotAttached);
+                        }
+                        i += 1;
+                    }
+                });
+                s.spawn(|| {
+                    let ep = EndpointId(0x7000);
+                    let dom = DomainId(0x7000);
+                    engine.add_endpoint(ep).unwrap();
+                    engine.attach(ep, dom, false).unwrap();
+                    let range = IovaRange {
+                        start: 0x10_0000,
+                        last: 0x10_0000 + 4 * PAGE - 1,
+                    };
+                    while running.load(Ordering::Relaxed) {
+                        engine.map(dom, range, 0x5_0000_0000, Perms::RW).unwrap();
+                        assert_eq!(
+                            engine.translate(ep, 0x10_0008, 8, Perms::READ).unwrap()[0].paddr,
+                            0x5_0000_0008
+                        );
+                        assert_eq!(engine.unmap(dom, range), Ok(1));
+                    }
+                    engine.detach(ep, dom).unwrap();
+                });
+                let workers: Vec<_> = (0..2u64)
+                    .map(|w| {
+                        let (k, seen, phys, live_btis) = (&k, &seen, &phys, &live_btis);
+                        s.spawn(move || {
+                            let bti = k.bti_create(iommu, 0, 1).unwrap();
+                            let (engine, ep) = k.bti_endpoint(bti).unwrap();
+                            for i in 0..1500u64 {
+                                let first = (i + w) % (pages / 2 - 2);
+                                let (pmt, iovas) = pin_pages(k, bti, ZX_BTI_PERM_READ, v, first, 2)
+                                    .unwrap_or_else(|s| {
+                                        panic!("worker {w} iteration {i}: pin {s}")
+                                    });
+                                for (j, &iova) in iovas.iter().enumerate() {
+                                    let t = engine.translate(ep, iova, PAGE, Perms::READ).unwrap();
+                                    assert_eq!(t[0].paddr, phys[(first as usize) + j]);
+                                }
+                                {
+                                    let mut seen = seen.lock();
+                                    if seen.len() < 256 {
+                                        seen.extend(iovas.iter().copied());
+                                    }
+                                }
+                                k.pmt_unpin(pmt).unwrap();
+                                for &iova in &iovas {
+                                    // Another worker's pin may reuse the IOVA at once; it then maps
+                                    // one of the held pages, never anything else.
+                                    if let Ok(t) = engine.translate(ep, iova, 1, Perms::READ) {
+                                        assert!(phys.contains(&t[0].paddr));
+                                    }
+                                }
+                            }
+                            live_btis.fetch_sub(1, Ordering::SeqCst);
+                            k.handle_close(bti).unwrap();
+                        })
+                    })
+                    .collect();
+                join_then_stop(workers, &running);
+            });
+            k.pmt_unpin(hold).unwrap();
+            assert_eq!(engine.stats().mappings, 0);
+            assert_eq!(
+                k.vmo_op_range(v, ZX_VMO_OP_DECOMMIT, 0, pages * PAGE),
+                Ok(())
+            );
+        },
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The guest image to boot.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum KernelImage {
     /// An image file on the host.
     Path(PathBuf),
@@ -21,6 +21,16 @@ impl KernelImage {
     /// An image embedded in the binary.
     pub fn from_static(bytes: &'static [u8]) -> Self {
         Self::Bytes(std::borrow::Cow::Borrowed(bytes))
+    }
+}
+
+impl std::fmt::Debug for KernelImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => f.debug_tuple("Path").field(p).finish(),
+            // Not the bytes: an image is megabytes.
+            Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+        }
     }
 }
 

@@ -52,7 +52,7 @@ use boot::{ImageKind, LoadedKernel};
 use cpu::VcpuError;
 use cpu::cpuid::{CpuidSpec, vcpu_cpuid};
 use cpu::vcpu::{Vcpu, kick};
-use device_manager::DeviceManager;
+use device_manager::{DeviceError, DeviceManager};
 use memory::GuestMemory;
 use serial_sink::{Capture, SerialSink};
 use stop::VmStop;
@@ -114,21 +114,46 @@ impl std::fmt::Debug for Vmm {
     }
 }
 
-fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    std::fs::read(path)
+/// Reads a whole image file, but never more than `limit` bytes: a file that large cannot fit in
+/// guest RAM anyway, and the path may name something endless such as `/dev/zero`.
+fn read_file(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than the {limit}-byte guest memory"),
+        ));
+    }
+    Ok(bytes)
 }
 
 impl Vmm {
     /// Builds the VM described by `config`: guest RAM, image, ACPI tables, KVM VM, devices and
     /// vCPUs. Image and configuration errors are reported before KVM is touched.
     pub fn new(config: VmmConfig) -> Result<Self, Error> {
+        Self::with_devices(config, |_, _, _| Ok(()))
+    }
+
+    /// [`Vmm::new`], with `attach` called once the legacy devices exist and before the ACPI
+    /// tables are built, so that devices it attaches (e.g. with
+    /// [`DeviceManager::attach_virtio_mmio`]) are described in the DSDT.
+    pub fn with_devices<F>(config: VmmConfig, attach: F) -> Result<Self, Error>
+    where
+        F: FnOnce(&mut DeviceManager, &kvm_ioctls::VmFd, &GuestMemory) -> Result<(), DeviceError>,
+    {
         let started = Instant::now();
         if config.cpus == 0 || config.cpus > 254 {
             return Err(Error::BadCpuCount(config.cpus));
         }
+        // Neither file can be larger than guest RAM and still fit in it.
+        let limit = config.memory_mib.saturating_mul(layout::MIB);
         let image: Cow<'_, [u8]> = match &config.kernel {
             KernelImage::Path(path) => {
-                Cow::Owned(read_file(path).map_err(|source| Error::ReadKernel {
+                Cow::Owned(read_file(path, limit).map_err(|source| Error::ReadKernel {
                     path: path.clone(),
                     source,
                 })?)
@@ -136,10 +161,12 @@ impl Vmm {
             KernelImage::Bytes(bytes) => Cow::Borrowed(bytes.as_ref()),
         };
         let initramfs = match &config.initramfs {
-            Some(path) => Some(read_file(path).map_err(|source| Error::ReadInitramfs {
-                path: path.clone(),
-                source,
-            })?),
+            Some(path) => Some(
+                read_file(path, limit).map_err(|source| Error::ReadInitramfs {
+                    path: path.clone(),
+                    source,
+                })?,
+            ),
             None => None,
         };
 
@@ -156,7 +183,8 @@ impl Vmm {
         let stop = Arc::new(VmStop::new().map_err(Error::EventFd)?);
         let (sink, capture) = SerialSink::new(&config.serial).map_err(Error::SerialOutput)?;
         let first_byte = sink.first_byte();
-        let devices = DeviceManager::new(&vm.fd, stop.clone(), sink)?;
+        let mut devices = DeviceManager::new(&vm.fd, stop.clone(), sink)?;
+        attach(&mut devices, &vm.fd, &memory)?;
 
         let tables = acpi::build(&AcpiConfig {
             cpus: config.cpus,
@@ -379,15 +407,24 @@ fn create_vcpus(
 /// not return within 5 s is left behind (and reported) rather than hanging the VMM.
 fn stop_vcpus(handles: Vec<std::thread::JoinHandle<()>>) {
     const GIVE_UP: Duration = Duration::from_secs(5);
+    const POLL: Duration = Duration::from_micros(50);
+    const KICK_EVERY: u32 = 20; // polls, i.e. about every millisecond
+    for handle in &handles {
+        kick(handle);
+    }
+    let deadline = Instant::now() + GIVE_UP;
     for handle in handles {
-        let deadline = Instant::now() + GIVE_UP;
+        let mut polls = 0u32;
         while !handle.is_finished() {
             if Instant::now() > deadline {
                 log::error!("a vCPU thread did not stop within {GIVE_UP:?}; leaving it");
                 break;
             }
-            kick(&handle);
-            std::thread::sleep(Duration::from_millis(1));
+            polls += 1;
+            if polls.is_multiple_of(KICK_EVERY) {
+                kick(&handle);
+            }
+            std::thread::sleep(POLL);
         }
         if handle.is_finished() && handle.join().is_err() {
             log::error!("a vCPU thread panicked");

@@ -184,3 +184,25 @@ proptest! {
         let _ = vmm::boot::load_kernel(&mem, &image, 8 << 20);
     }
 }
+
+#[test]
+fn an_endless_kernel_file_is_refused_instead_of_read_forever() {
+    let err = Vmm::new(VmmConfig {
+        kernel: KernelImage::Path(PathBuf::from("/dev/zero")),
+        memory_mib: 8,
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::ReadKernel { .. }), "{err:?}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("larger than"), "{source}");
+}
+
+#[test]
+fn a_config_debug_print_does_not_dump_the_image() {
+    let config = VmmConfig {
+        kernel: KernelImage::from_vec(vec![0u8; 4096]),
+        ..Default::default()
+    };
+    assert!(format!("{config:?}").contains("Bytes(4096 bytes)"));
+}

@@ -151,3 +151,19 @@ fn serial_output_can_go_to_a_file() {
     assert!(outcome.serial.is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn sse_at_cpl0_is_an_internal_error_on_pvm_and_runs_on_hardware_kvm() {
+    require_kvm!();
+    let outcome = run(config(PXOR_AT_CPL0));
+    if outcome.host == HostKind::Pvm {
+        let ExitReason::InternalError(dump) = &outcome.exit else {
+            panic!("expected an internal error on PVM, got {:?}", outcome.exit);
+        };
+        assert_eq!(outcome.exit.status(), 122);
+        assert!(dump.contains("emulation failure"), "{dump}");
+        assert!(dump.contains("code at rip: 66 0f ef c0"), "{dump}");
+    } else {
+        assert_eq!(outcome.exit, ExitReason::ExitPort(0));
+    }
+}

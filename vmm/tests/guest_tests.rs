@@ -8,9 +8,13 @@
 //! `skipped: /dev/kvm unavailable` and returns, unless `REQUIRE_KVM=1`, which makes it fail.
 //!
 //! Adding a program: `guest-tests/src/bin/<name>.rs`, then one line in `guest_tests!` below;
-//! `every_guest_program_has_a_runner_test` fails until both exist.
+//! `every_guest_program_has_a_runner_test` fails until both exist. A program that needs virtio
+//! devices names them after a `;` (`name => Expect::…; Devices { iommu: Some(false), .. },`): the
+//! runner gives the VM those devices, writes the disk images, and tells the guest what to expect
+//! through `gtest.*` hints on the command line.
 
 use std::fs::OpenOptions;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vmm::{ExitReason, KernelImage, SerialOutput, Vmm, VmmConfig};
@@ -47,14 +51,128 @@ enum Expect {
     },
 }
 
+/// The virtio devices a program's VM gets (the vmm's `--iommu[=bypass=on|off]`, `--dma-test`,
+/// `--rng`, `--disk PATH[,readonly]`).
+#[derive(Debug, Clone, Copy)]
+struct Devices {
+    /// `--iommu`, with the start value of `bypass`.
+    iommu: Option<bool>,
+    /// `--dma-test`.
+    dma_test: bool,
+    /// `--rng`.
+    rng: bool,
+    /// Disk images the runner writes (see [`disk_byte`]), in order.
+    disks: &'static [Disk],
+}
+
+impl Devices {
+    /// No virtio devices.
+    const NONE: Devices = Devices {
+        iommu: None,
+        dma_test: false,
+        rng: false,
+        disks: &[],
+    };
+
+    /// The IOMMU (bypass off) with the DMA test device and virtio-rng behind it.
+    const IOMMU: Devices = Devices {
+        iommu: Some(false),
+        dma_test: true,
+        rng: true,
+        disks: &[],
+    };
+}
+
+/// A disk image of `sectors` 512-byte sectors.
+#[derive(Debug, Clone, Copy)]
+struct Disk {
+    sectors: u64,
+    read_only: bool,
+}
+
+/// Byte `offset` of every disk image (guest-tests/src/bin/viommu_dma.rs checks it).
+fn disk_byte(offset: u64) -> u8 {
+    ((offset >> 9) as u8).wrapping_mul(31) ^ (offset as u8)
+}
+
+/// Disk images that are deleted when the run is over.
+struct DiskImages(Vec<PathBuf>);
+
+impl DiskImages {
+    fn write(name: &str, nonce: &str, disks: &[Disk]) -> Self {
+        let images = disks
+            .iter()
+            .enumerate()
+            .map(|(i, disk)| {
+                let path = std::env::temp_dir().join(format!("gtest-{name}-{nonce}-{i}.img"));
+                let bytes: Vec<u8> = (0..disk.sectors * 512).map(disk_byte).collect();
+                std::fs::write(&path, bytes)
+                    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+                path
+            })
+            .collect();
+        DiskImages(images)
+    }
+}
+
+impl Drop for DiskImages {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The `gtest.*` hints that tell the guest what the VM was given.
+fn device_hints(devices: &Devices) -> String {
+    let mut hints = String::new();
+    if let Some(bypass) = devices.iommu {
+        hints.push_str(&format!(" gtest.bypass={}", u8::from(bypass)));
+    }
+    if let Some(disk) = devices.disks.first() {
+        hints.push_str(&format!(" gtest.disk_sectors={}", disk.sectors));
+    }
+    hints
+}
+
+/// Puts `devices` (with the disk images at `images`) into the VM's configuration.
+///
+/// `VmmConfig` has no virtio device options yet (issue 4 §1, in progress): until it has, a
+/// program that needs devices fails here, saying which ones.
+fn add_devices(config: &mut VmmConfig, devices: &Devices, images: &DiskImages) {
+    let _ = config;
+    let disks: Vec<String> = images
+        .0
+        .iter()
+        .zip(devices.disks)
+        .map(|(path, disk)| {
+            format!(
+                "{}{}",
+                path.display(),
+                if disk.read_only { ",readonly" } else { "" }
+            )
+        })
+        .collect();
+    let wanted = devices.iommu.is_some() || devices.dma_test || devices.rng || !disks.is_empty();
+    assert!(
+        !wanted,
+        "the vmm cannot attach virtio devices yet: wanted iommu (bypass) {:?}, dma-test {}, \
+         rng {}, disks {disks:?}",
+        devices.iommu, devices.dma_test, devices.rng
+    );
+}
+
 macro_rules! guest_tests {
-    ($($name:ident => $expect:expr,)*) => {
+    ($($name:ident => $expect:expr $(; $devices:expr)?,)*) => {
         /// The programs that have a test here.
         const COVERED: &[&str] = &[$(stringify!($name)),*];
         $(
             #[test]
             fn $name() {
-                run_guest(stringify!($name), $expect);
+                #[allow(unused_mut, unused_assignments)]
+                let mut devices = Devices::NONE;
+                $(devices = $devices;)?
+                run_guest(stringify!($name), $expect, devices);
             }
         )*
     };
@@ -72,7 +190,47 @@ guest_tests! {
         failures: 1,
         fragments: &["FAIL: panic at src/bin/panic_report.rs:", "deliberate panic from panic_report"],
     },
+    smp => Expect::Pass { cpus: 4 },
     triple_fault => Expect::TripleFault,
+    viommu_config => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_attach => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_map_unmap => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_perms => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_dma => Expect::Pass { cpus: 1 }; Devices {
+        disks: &[Disk { sectors: 128, read_only: false }, Disk { sectors: 128, read_only: true }],
+        ..Devices::IOMMU
+    },
+    viommu_fault => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_bypass => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_probe => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    viommu_reset => Expect::Pass { cpus: 1 }; Devices::IOMMU,
+    dma_bench => Expect::Pass { cpus: 1 }; Devices { rng: false, ..Devices::IOMMU },
+}
+
+/// `viommu_bypass` again, in a VM started with `--iommu=bypass=on`.
+#[test]
+fn viommu_bypass_starting_on() {
+    run_guest(
+        "viommu_bypass",
+        Expect::Pass { cpus: 1 },
+        Devices {
+            iommu: Some(true),
+            ..Devices::IOMMU
+        },
+    );
+}
+
+/// `dma_bench` again, without the IOMMU: the DMA test device uses guest-physical addresses.
+#[test]
+fn dma_bench_without_iommu() {
+    run_guest(
+        "dma_bench",
+        Expect::Pass { cpus: 1 },
+        Devices {
+            dma_test: true,
+            ..Devices::NONE
+        },
+    );
 }
 
 #[test]
@@ -112,7 +270,7 @@ fn nonce() -> String {
     )
 }
 
-fn run_guest(name: &str, expect: Expect) {
+fn run_guest(name: &str, expect: Expect, devices: Devices) {
     if !kvm_available() {
         return;
     }
@@ -122,19 +280,29 @@ fn run_guest(name: &str, expect: Expect) {
         Expect::Pass { cpus } => cpus,
         _ => 1,
     };
-    let config = VmmConfig {
+    let images = DiskImages::write(name, &nonce, devices.disks);
+    let mut config = VmmConfig {
         kernel: KernelImage::Path(image),
-        cmdline: format!("gtest.nonce={nonce} gtest.cpus={cpus}"),
+        cmdline: format!(
+            "gtest.nonce={nonce} gtest.cpus={cpus}{}",
+            device_hints(&devices)
+        ),
         cpus,
         serial: SerialOutput::Capture,
         timeout: Some(TIMEOUT),
         ..VmmConfig::default()
     };
+    add_devices(&mut config, &devices, &images);
     let outcome = Vmm::new(config)
         .unwrap_or_else(|e| panic!("{name}: building the VM failed: {e}"))
         .run()
         .unwrap_or_else(|e| panic!("{name}: running the VM failed: {e}"));
+    drop(images);
     let serial = String::from_utf8_lossy(&outcome.serial).into_owned();
+    // Benchmark lines go to the test output (`cargo test -- --nocapture` shows them).
+    for line in serial.lines().filter(|l| l.starts_with("BENCH: ")) {
+        eprintln!("{name}: {line}");
+    }
     let log = GuestLog::parse(&serial);
     let verdict = judge(&outcome.exit, &log, &nonce, expect);
     if let Err(problem) = verdict {

@@ -173,6 +173,9 @@ impl ChainBuffers {
         byte: u8,
     ) -> Result<(), AccessError> {
         const CHUNK: u64 = 4096;
+        if len == 0 {
+            return Ok(());
+        }
         let pattern = [byte; CHUNK as usize];
         let mut done = 0u64;
         while done < len {

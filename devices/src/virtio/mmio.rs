@@ -636,3 +636,379 @@ impl BusDevice for MmioTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::dma_test::VirtioDmaTest;
+    use crate::virtio::iommu::{IommuConfig, VirtioIommu};
+    use crate::virtio::rng::VirtioRng;
+    use crate::virtio::test_utils::{
+        DriverQueue, mmio_read, mmio_write, negotiate_and_activate, test_ram,
+    };
+
+    fn rng_transport(mem: &GuestRam) -> (MmioTransport, Arc<EventFd>) {
+        let irq = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        let t = MmioTransport::new(
+            Box::new(VirtioRng::new(None).unwrap()),
+            mem.clone(),
+            irq.clone(),
+        )
+        .unwrap();
+        (t, irq)
+    }
+
+    fn features_accepted(t: &MmioTransport, accepted: u64) {
+        mmio_write(t, regs::STATUS, 0);
+        mmio_write(t, regs::STATUS, status::ACKNOWLEDGE);
+        mmio_write(t, regs::STATUS, status::ACKNOWLEDGE | status::DRIVER);
+        mmio_write(t, regs::DRIVER_FEATURES_SEL, 0);
+        mmio_write(t, regs::DRIVER_FEATURES, accepted as u32);
+        mmio_write(t, regs::DRIVER_FEATURES_SEL, 1);
+        mmio_write(t, regs::DRIVER_FEATURES, (accepted >> 32) as u32);
+        mmio_write(
+            t,
+            regs::STATUS,
+            status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK,
+        );
+    }
+
+    #[test]
+    fn identification_registers_read_as_specified() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        assert_eq!(mmio_read(&t, regs::MAGIC_VALUE), 0x7472_6976);
+        assert_eq!(mmio_read(&t, regs::VERSION), 2);
+        assert_eq!(mmio_read(&t, regs::DEVICE_ID), 4);
+        assert_eq!(mmio_read(&t, regs::VENDOR_ID), VENDOR_ID);
+        assert_eq!(mmio_read(&t, regs::STATUS), 0);
+    }
+
+    #[test]
+    fn control_registers_accessed_with_a_bad_width_or_alignment_read_zero_and_ignore_writes() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        let mut b2 = [0xffu8; 2];
+        t.read(regs::MAGIC_VALUE, &mut b2);
+        assert_eq!(b2, [0, 0]);
+        let mut b4 = [0xffu8; 4];
+        t.read(regs::MAGIC_VALUE + 1, &mut b4);
+        assert_eq!(b4, [0; 4]);
+        t.write(regs::STATUS, &[1]);
+        t.write(regs::STATUS, &[1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(mmio_read(&t, regs::STATUS), 0);
+        assert_eq!(t.bad_accesses(), 4);
+    }
+
+    #[test]
+    fn device_features_are_read_32_bits_at_a_time_by_selector() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::DEVICE_FEATURES_SEL, 1);
+        assert_eq!(
+            mmio_read(&t, regs::DEVICE_FEATURES),
+            1,
+            "VERSION_1 is bit 32"
+        );
+        mmio_write(&t, regs::DEVICE_FEATURES_SEL, 0);
+        assert_eq!(
+            mmio_read(&t, regs::DEVICE_FEATURES),
+            1 << features::INDIRECT_DESC
+        );
+        mmio_write(&t, regs::DEVICE_FEATURES_SEL, 2);
+        assert_eq!(mmio_read(&t, regs::DEVICE_FEATURES), 0);
+    }
+
+    #[test]
+    fn features_without_version_1_keep_features_ok_clear() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        features_accepted(&t, 0);
+        assert_eq!(
+            mmio_read(&t, regs::STATUS),
+            status::ACKNOWLEDGE | status::DRIVER
+        );
+    }
+
+    #[test]
+    fn accepting_a_feature_the_device_did_not_offer_keeps_features_ok_clear() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        features_accepted(
+            &t,
+            bit(features::VERSION_1) | bit(features::ACCESS_PLATFORM),
+        );
+        assert_eq!(mmio_read(&t, regs::STATUS) & status::FEATURES_OK, 0);
+        features_accepted(&t, bit(features::VERSION_1));
+        assert_ne!(mmio_read(&t, regs::STATUS) & status::FEATURES_OK, 0);
+    }
+
+    #[test]
+    fn device_behind_the_iommu_refuses_features_ok_without_access_platform() {
+        let mem = test_ram();
+        let iommu = VirtioIommu::new(IommuConfig::default()).unwrap();
+        let ep = iommu.endpoint(::iommu::EndpointId(5)).unwrap();
+        let t = MmioTransport::new(
+            Box::new(VirtioDmaTest::new(Some(ep))),
+            mem.clone(),
+            Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
+        )
+        .unwrap();
+        features_accepted(&t, bit(features::VERSION_1));
+        assert_eq!(mmio_read(&t, regs::STATUS) & status::FEATURES_OK, 0);
+        features_accepted(
+            &t,
+            bit(features::VERSION_1) | bit(features::ACCESS_PLATFORM),
+        );
+        assert_ne!(mmio_read(&t, regs::STATUS) & status::FEATURES_OK, 0);
+        assert_eq!(t.endpoint(), Some(::iommu::EndpointId(5)));
+    }
+
+    #[test]
+    fn status_bits_set_out_of_order_are_ignored() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::STATUS, status::DRIVER);
+        assert_eq!(mmio_read(&t, regs::STATUS), 0);
+        mmio_write(&t, regs::STATUS, status::ACKNOWLEDGE);
+        mmio_write(
+            &t,
+            regs::STATUS,
+            status::ACKNOWLEDGE | status::DRIVER | status::DRIVER_OK,
+        );
+        // DRIVER accepted, DRIVER_OK refused (no FEATURES_OK).
+        assert_eq!(
+            mmio_read(&t, regs::STATUS),
+            status::ACKNOWLEDGE | status::DRIVER
+        );
+        assert!(!t.with_device(|d| d.is_active()));
+    }
+
+    #[test]
+    fn clearing_a_status_bit_is_ignored() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::STATUS, status::ACKNOWLEDGE);
+        mmio_write(&t, regs::STATUS, status::ACKNOWLEDGE | status::DRIVER);
+        mmio_write(&t, regs::STATUS, status::DRIVER);
+        assert_eq!(
+            mmio_read(&t, regs::STATUS),
+            status::ACKNOWLEDGE | status::DRIVER
+        );
+    }
+
+    #[test]
+    fn driver_ok_activates_the_device_and_notifications_reach_it() {
+        let mem = test_ram();
+        let (t, irq) = rng_transport(&mem);
+        let mut q = DriverQueue::new(&mem, GuestAddress(0x1_0000), 16);
+        negotiate_and_activate(&t, &[&q], 0);
+        assert_eq!(
+            mmio_read(&t, regs::STATUS) & status::DRIVER_OK,
+            status::DRIVER_OK
+        );
+        assert!(t.with_device(|d| d.is_active()));
+
+        q.add(&[(0x4_0000, 64, true)]);
+        mmio_write(&t, regs::QUEUE_NOTIFY, 0);
+        assert_eq!(
+            t.queue_events()[0].read().unwrap(),
+            1,
+            "notify signals the eventfd"
+        );
+        t.process_queue(0);
+
+        assert_eq!(q.used(), vec![(0, 64)]);
+        assert_eq!(irq.read().unwrap(), 1);
+        assert_eq!(mmio_read(&t, regs::INTERRUPT_STATUS), INT_USED_RING);
+        mmio_write(&t, regs::INTERRUPT_ACK, INT_USED_RING);
+        assert_eq!(mmio_read(&t, regs::INTERRUPT_STATUS), 0);
+    }
+
+    #[test]
+    fn queue_num_max_is_zero_for_a_queue_that_does_not_exist() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::QUEUE_SEL, 0);
+        assert_eq!(mmio_read(&t, regs::QUEUE_NUM_MAX), 64);
+        mmio_write(&t, regs::QUEUE_SEL, 1);
+        assert_eq!(mmio_read(&t, regs::QUEUE_NUM_MAX), 0);
+        mmio_write(&t, regs::QUEUE_SEL, u32::MAX);
+        assert_eq!(mmio_read(&t, regs::QUEUE_READY), 0);
+    }
+
+    #[test]
+    fn queue_registers_are_not_writable_before_features_ok_or_while_ready() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::QUEUE_READY, 1);
+        assert_eq!(mmio_read(&t, regs::QUEUE_READY), 0, "before FEATURES_OK");
+        features_accepted(&t, bit(features::VERSION_1));
+        mmio_write(&t, regs::QUEUE_READY, 1);
+        assert_eq!(mmio_read(&t, regs::QUEUE_READY), 1);
+        let before = t.bad_accesses();
+        mmio_write(&t, regs::QUEUE_NUM, 8);
+        mmio_write(&t, regs::QUEUE_DESC_LOW, 0x1000);
+        assert_eq!(t.bad_accesses(), before + 2, "ignored while ready");
+    }
+
+    #[test]
+    fn invalid_queue_configuration_at_driver_ok_sets_device_needs_reset() {
+        let mem = test_ram();
+        let (t, irq) = rng_transport(&mem);
+        features_accepted(&t, bit(features::VERSION_1));
+        mmio_write(&t, regs::QUEUE_SEL, 0);
+        mmio_write(&t, regs::QUEUE_NUM, 3); // not a power of two
+        mmio_write(&t, regs::QUEUE_READY, 1);
+        let gen_before = mmio_read(&t, regs::CONFIG_GENERATION);
+        mmio_write(
+            &t,
+            regs::STATUS,
+            status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK,
+        );
+        let s = mmio_read(&t, regs::STATUS);
+        assert_ne!(s & status::DEVICE_NEEDS_RESET, 0);
+        assert!(!t.with_device(|d| d.is_active()));
+        assert_eq!(mmio_read(&t, regs::INTERRUPT_STATUS), INT_CONFIG);
+        assert_ne!(mmio_read(&t, regs::CONFIG_GENERATION), gen_before);
+        assert_eq!(irq.read().unwrap(), 1);
+    }
+
+    #[test]
+    fn reset_clears_status_interrupts_and_queue_ready_and_resets_the_device() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        let mut q = DriverQueue::new(&mem, GuestAddress(0x1_0000), 16);
+        negotiate_and_activate(&t, &[&q], 0);
+        q.add(&[(0x4_0000, 8, true)]);
+        t.process_queue(0);
+        assert_eq!(q.used().len(), 1);
+        assert_ne!(mmio_read(&t, regs::INTERRUPT_STATUS), 0);
+
+        mmio_write(&t, regs::STATUS, 0);
+
+        assert_eq!(mmio_read(&t, regs::STATUS), 0);
+        assert_eq!(mmio_read(&t, regs::INTERRUPT_STATUS), 0);
+        mmio_write(&t, regs::QUEUE_SEL, 0);
+        assert_eq!(mmio_read(&t, regs::QUEUE_READY), 0);
+        assert!(!t.with_device(|d| d.is_active()));
+        // A notification after reset does nothing.
+        q.add(&[(0x4_0000, 8, true)]);
+        t.process_queue(0);
+        assert!(q.used().is_empty());
+    }
+
+    #[test]
+    fn queue_ready_cleared_after_driver_ok_stops_processing() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        let mut q = DriverQueue::new(&mem, GuestAddress(0x1_0000), 16);
+        negotiate_and_activate(&t, &[&q], 0);
+        mmio_write(&t, regs::QUEUE_SEL, 0);
+        mmio_write(&t, regs::QUEUE_READY, 0);
+        assert_eq!(mmio_read(&t, regs::QUEUE_READY), 0);
+        q.add(&[(0x4_0000, 8, true)]);
+        t.process_queue(0);
+        assert!(q.used().is_empty());
+    }
+
+    #[test]
+    fn notify_before_driver_ok_or_for_a_missing_queue_is_ignored() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::QUEUE_NOTIFY, 0);
+        assert!(t.queue_events()[0].read().is_err(), "no notification");
+        let q = DriverQueue::new(&mem, GuestAddress(0x1_0000), 16);
+        negotiate_and_activate(&t, &[&q], 0);
+        let before = t.bad_accesses();
+        mmio_write(&t, regs::QUEUE_NOTIFY, 7);
+        assert_eq!(t.bad_accesses(), before + 1);
+    }
+
+    #[test]
+    fn shared_memory_registers_report_no_region() {
+        let mem = test_ram();
+        let (t, _) = rng_transport(&mem);
+        mmio_write(&t, regs::SHM_SEL, 0);
+        for r in [
+            regs::SHM_LEN_LOW,
+            regs::SHM_LEN_HIGH,
+            regs::SHM_BASE_LOW,
+            regs::SHM_BASE_HIGH,
+        ] {
+            assert_eq!(mmio_read(&t, r), u32::MAX);
+        }
+        assert_eq!(mmio_read(&t, regs::QUEUE_RESET), 0);
+    }
+
+    #[test]
+    fn config_space_is_at_0x100_with_byte_access() {
+        let mem = test_ram();
+        let iommu = VirtioIommu::new(IommuConfig {
+            probe_size: 96,
+            ..Default::default()
+        })
+        .unwrap();
+        let t = MmioTransport::new(
+            Box::new(iommu),
+            mem.clone(),
+            Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
+        )
+        .unwrap();
+        let mut b = [0u8; 4];
+        t.read(regs::CONFIG + 0x20, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 96);
+        let mut one = [0u8; 1];
+        t.read(regs::CONFIG + 0x1, &mut one);
+        assert_eq!(one[0], 0xf0, "byte 1 of page_size_mask !0xfff");
+        let req = DriverQueue::new(&mem, GuestAddress(0x1_0000), 16);
+        let evq = DriverQueue::new(&mem, GuestAddress(0x2_0000), 16);
+        negotiate_and_activate(&t, &[&req, &evq], 0);
+        t.write(regs::CONFIG + 0x24, &[1]);
+        t.read(regs::CONFIG + 0x24, &mut one);
+        assert_eq!(one[0], 1);
+    }
+
+    #[test]
+    fn hostile_register_traffic_never_panics() {
+        let mem = test_ram();
+        let iommu = VirtioIommu::new(IommuConfig::default()).unwrap();
+        let t = MmioTransport::new(
+            Box::new(iommu),
+            mem.clone(),
+            Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
+        )
+        .unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let offset = (r % MMIO_WINDOW_SIZE) & !(r >> 60 & 3);
+            let width = [1usize, 2, 4, 8][(r >> 20) as usize % 4];
+            let offset = offset.min(MMIO_WINDOW_SIZE - width as u64);
+            let value = next();
+            // Bias towards the registers that drive the state machine.
+            let offset = match r >> 40 & 7 {
+                0 => regs::STATUS,
+                1 => regs::QUEUE_READY,
+                2 => regs::QUEUE_NOTIFY,
+                _ => offset,
+            };
+            if r >> 50 & 1 == 0 {
+                let bytes = value.to_le_bytes();
+                t.write(offset, &bytes[..width]);
+            } else {
+                let mut bytes = [0u8; 8];
+                t.read(offset, &mut bytes[..width]);
+            }
+            if r >> 32 & 0xff == 0 {
+                t.process_queue((r >> 8) as usize % 3);
+            }
+        }
+    }
+}

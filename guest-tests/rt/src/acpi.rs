@@ -332,7 +332,7 @@ pub fn scan_for_rsdp() -> Option<u64> {
 }
 
 /// What the MADT says about interrupt controllers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MadtSummary {
     /// Local APIC address from the MADT header.
     pub lapic_addr: u32,
@@ -348,7 +348,12 @@ pub struct MadtSummary {
     pub overrides: u32,
     /// Entries whose length was < 2 or ran past the table (parsing stopped there).
     pub malformed: bool,
+    /// APIC IDs of the enabled processors, in table order (the first [`MADT_MAX_IDS`]).
+    pub apic_ids: [u32; MADT_MAX_IDS],
 }
+
+/// How many processor APIC IDs [`MadtSummary`] keeps.
+pub const MADT_MAX_IDS: usize = 64;
 
 impl MadtSummary {
     /// Parses a whole MADT (header included).
@@ -356,7 +361,13 @@ impl MadtSummary {
         const ENABLED_OR_ONLINE_CAPABLE: u32 = 0b11;
         let mut summary = Self {
             lapic_addr: read_u32(madt, SDT_HEADER_LEN).unwrap_or(0),
-            ..Self::default()
+            lapics: 0,
+            x2apics: 0,
+            ioapics: 0,
+            first_ioapic_addr: 0,
+            overrides: 0,
+            malformed: false,
+            apic_ids: [0; MADT_MAX_IDS],
         };
         // Interrupt controller structures start after the 4-byte LAPIC address and 4-byte flags.
         let mut offset = SDT_HEADER_LEN + 8;
@@ -372,7 +383,8 @@ impl MadtSummary {
             };
             match kind {
                 0 if read_u32(entry, 4).unwrap_or(0) & ENABLED_OR_ONLINE_CAPABLE != 0 => {
-                    summary.lapics += 1
+                    summary.push_id(u32::from(read_u8(entry, 3).unwrap_or(0)));
+                    summary.lapics += 1;
                 }
                 1 => {
                     if summary.ioapics == 0 {
@@ -382,13 +394,26 @@ impl MadtSummary {
                 }
                 2 => summary.overrides += 1,
                 9 if read_u32(entry, 8).unwrap_or(0) & ENABLED_OR_ONLINE_CAPABLE != 0 => {
-                    summary.x2apics += 1
+                    summary.push_id(read_u32(entry, 4).unwrap_or(0));
+                    summary.x2apics += 1;
                 }
                 _ => {}
             }
             offset += len;
         }
         summary
+    }
+
+    fn push_id(&mut self, id: u32) {
+        let index = self.cpus() as usize;
+        if let Some(slot) = self.apic_ids.get_mut(index) {
+            *slot = id;
+        }
+    }
+
+    /// The APIC IDs of the enabled processors (at most [`MADT_MAX_IDS`]).
+    pub fn ids(&self) -> &[u32] {
+        &self.apic_ids[..(self.cpus() as usize).min(MADT_MAX_IDS)]
     }
 
     /// Processors the MADT describes (LAPIC + x2APIC entries).
@@ -465,6 +490,7 @@ mod tests {
         let s = MadtSummary::parse(&t);
         assert_eq!(s.lapics, 2);
         assert_eq!(s.cpus(), 2);
+        assert_eq!(s.ids(), &[0, 1]);
         assert_eq!(s.ioapics, 1);
         assert_eq!(s.first_ioapic_addr, 0xfec0_0000);
         assert_eq!(s.overrides, 1);

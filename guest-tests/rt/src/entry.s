@@ -26,6 +26,9 @@
 .set NESTED_FAULT_EXIT, 63             // gtest_rt::exit::NESTED_FAULT
 .set BOOT_LINUX64,     1               // gtest_rt::boot::BootProtocol
 .set BOOT_PVH,         2
+.set AP_ENTRY,         3               // not a boot protocol: an AP leaving the trampoline
+.set LAPIC_ID_REG,     0xFEE00020
+.set AP_ID_SLOTS,      64              // gtest_rt::smp::MAX_APS
 
 // -------------------------------------------------------------------------------------------
 // Entry
@@ -42,6 +45,20 @@ _start:
 .global gtest_pvh_start
 gtest_pvh_start:
     mov esi, ebx
+    mov edi, BOOT_PVH
+    jmp .Lenter_long_mode
+
+// Application processors arrive here from gtest_ap_trampoline (below 1 MiB) in 32-bit flat
+// protected mode with the trampoline's GDT (0x08 code, 0x10 data).
+gtest_ap_start32:
+    mov eax, 0x10
+    mov ds, eax
+    mov es, eax
+    mov ss, eax
+    mov edi, AP_ENTRY
+
+// 32-bit flat protected mode, paging off -> 64-bit mode on the runtime's page tables and GDT.
+.Lenter_long_mode:
     mov eax, cr4
     or eax, (1 << 5) + (1 << 9) + (1 << 10)         // PAE, OSFXSR, OSXMMEXCPT
     mov cr4, eax
@@ -56,13 +73,34 @@ gtest_pvh_start:
     or eax, 0x80000023                              // PG, NE, MP, PE
     mov cr0, eax
     lgdt [gtest_gdtr]                               // 32-bit lgdt reads the low 4 base bytes
-    .byte 0xEA                                      // ljmp KERNEL_CS:gtest_pvh_long
-    .long gtest_pvh_long
+    .byte 0xEA                                      // ljmp KERNEL_CS:.Llong_mode
+    .long .Llong_mode
     .word KERNEL_CS
 .code64
-gtest_pvh_long:
+.Llong_mode:
+    cmp edi, AP_ENTRY
+    je .Lap_park
     mov esi, esi                                    // zero-extend the start_info address
-    mov edi, BOOT_PVH
+    jmp gtest_record_entry
+
+// An AP takes a slot, records its local APIC ID there, then counts itself as arrived (so the
+// BSP never reads a slot before it is written) and halts at CPL0 for good (gtest_rt::smp).
+.Lap_park:
+    mov eax, LAPIC_ID_REG
+    mov eax, [rax]
+    shr eax, 24
+    mov ecx, 1
+    lock xadd dword ptr [rip + gtest_ap_slots], ecx
+    cmp ecx, AP_ID_SLOTS
+    jae 5f
+    lea rdx, [rip + gtest_ap_ids]
+    mov [rdx + rcx * 4], eax
+5:
+    lock inc dword ptr [rip + gtest_ap_count]
+4:
+    cli
+    hlt
+    jmp 4b
 
 // edi = boot protocol, rsi = boot_params / hvm_start_info
 gtest_record_entry:
@@ -350,6 +388,39 @@ gtest_fault_fatal:
     .ascii "ABORT: fault while reporting a fault\n"
 .Lnested_msg_end:
 
+// Real-mode start-up code for application processors, copied by gtest_rt::smp to a page below
+// 1 MiB (SIPI vector = page >> 12); it starts at CS = page >> 4, IP = 0. Layout: a jump, the GDT
+// at offset 8 (null, 32-bit flat code 0x08, data 0x10), the GDTR at offset 32 whose base the copier
+// sets to page + 8, the code at offset 40.
+.balign 16
+.global gtest_ap_trampoline
+gtest_ap_trampoline:
+.code16
+    .byte 0xEB, 38                                  // jmp short to offset 40
+    .balign 8
+    .quad 0
+    .quad 0x00CF9A000000FFFF
+    .quad 0x00CF92000000FFFF
+.Lap_gdtr:
+    .word 23
+    .long 0
+    .balign 8
+.Lap_real_mode:
+    cli
+    mov ax, cs
+    mov ds, ax
+    .byte 0x0F, 0x01, 0x16                          // lgdt [32] (DS-relative: the copy's GDTR)
+    .word 32
+    mov eax, cr0
+    or al, 1                                        // PE
+    mov cr0, eax
+    .byte 0x66, 0xEA                                // ljmp 0x08:gtest_ap_start32 (32-bit offset)
+    .long gtest_ap_start32
+    .word 0x08
+.code64
+.global gtest_ap_trampoline_end
+gtest_ap_trampoline_end:
+
 // Identity map of [0, 4 GiB) with 2 MiB pages, P|RW|US on every level so CPL3 reaches RAM, ACPI
 // tables and MMIO; [3 GiB, 4 GiB) (the MMIO gap) also PCD|PWT.
 .section .data.gtest_paging, "aw"
@@ -437,6 +508,14 @@ gtest_entry_state:                      // gtest_rt::cpu::EntryState
 .global gtest_fault_info
 gtest_fault_info:                       // gtest_rt::fault::FaultInfo
     .skip 64
+.global gtest_ap_count
+gtest_ap_count:                         // APs that reached 64-bit mode (gtest_rt::smp)
+    .skip 4
+gtest_ap_slots:                         // next free slot of gtest_ap_ids
+    .skip 4
+.global gtest_ap_ids
+gtest_ap_ids:                           // their local APIC IDs, in arrival order
+    .skip 64 * 4
 
 // PVH entry point for QEMU -kernel (and any PVH loader).
 .section .note.Xen, "a", @note

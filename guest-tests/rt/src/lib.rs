@@ -18,6 +18,7 @@
 //!   `iretq`s to CPL3 with IF=0 and IOPL=3. Port I/O that faults at CPL3 (always under PVM) is
 //!   carried out by the `#GP` handler; any other exception is reported by [`fault`] and ends the
 //!   run with status `EXCEPTION_BASE + vector`.
+//! - [`smp`] starts the other processors (INIT-SIPI-SIPI); they only check in and halt.
 //! - At CPL3 the runtime sets up the serial port, reads the boot information ([`boot`]), calls
 //!   `main`, prints the [`report`] summary and leaves through the exit port ([`exit`]).
 #![cfg_attr(not(test), no_std)]
@@ -37,6 +38,8 @@ mod lang;
 pub mod phys;
 pub mod report;
 pub mod serial;
+#[cfg(not(test))]
+pub mod smp;
 mod sync;
 
 #[cfg(not(test))]

@@ -23,15 +23,28 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use iommu::zx::*;
-use iommu::{DomainId, EndpointId, Engine, EngineConfig, Error, FaultReason, IovaRange, Perms};
+use std::sync::Arc;
+
+use iommu::{DomainId, EndpointId, Engine, Error, FaultReason, IovaRange, Perms};
 
 pub const PAGE: u64 = 4096;
 /// Bytes per encoded op.
 pub const RECORD: usize = 6;
 /// Longest op sequence decoded from one input.
 pub const MAX_OPS: usize = 256;
-/// Dummy BTIs the model drives.
-pub const BTIS: usize = 3;
+/// BTIs the model drives: 0..DUMMY_BTIS on the dummy IOMMU (identity addresses), then one on a
+/// translating IOMMU with minimum contiguity 1 page and one on a translating IOMMU with minimum
+/// contiguity 4 pages (IOMMU_TYPE_TRANSLATING, documented in iommu/src/zx/iommu_obj.rs).
+pub const BTIS: usize = 5;
+pub const DUMMY_BTIS: usize = 3;
+/// Minimum contiguity (pages) of BTI `b`'s IOMMU.
+pub const fn min_contig_pages(b: usize) -> u64 {
+    if b == 4 { 4 } else { 1 }
+}
+/// Bus transaction id of BTI `b`.
+pub const fn bti_id(b: usize) -> u64 {
+    0x100 + b as u64
+}
 /// Engine endpoints / domains the model drives (explicit MAP/UNMAP side).
 pub const ENDPOINTS: u32 = 4;
 pub const DOMAINS: u32 = 4;
@@ -115,9 +128,16 @@ pub enum Op {
         len: u8,
         access: u8,
     },
+    /// A device DMA through a translating BTI at an IOVA some pin returned (live or not).
+    TranslatePin {
+        bti: u8,
+        iova: u8,
+        offset: u8,
+        access: u8,
+    },
 }
 
-const OPCODES: u8 = 16;
+const OPCODES: u8 = 17;
 
 /// Decode bytes into ops: 6-byte records `[opcode, a, b, c, d, e]`; a short tail is ignored.
 pub fn decode(data: &[u8]) -> Vec<Op> {
@@ -171,6 +191,12 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
                     iova: b,
                     pages: c,
                 },
+                16 => Op::TranslatePin {
+                    bti: a,
+                    iova: b,
+                    offset: c,
+                    access: d,
+                },
                 _ => Op::Translate {
                     ep: a,
                     iova: b,
@@ -223,6 +249,12 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                 len,
                 access,
             } => [15, ep, iova, offset, len, access],
+            Op::TranslatePin {
+                bti,
+                iova,
+                offset,
+                access,
+            } => [16, bti, iova, offset, access, 0],
         };
         out.extend_from_slice(&rec);
     }
@@ -259,6 +291,9 @@ struct Pmt {
     root: usize,
     first: u64,
     pages: u64,
+    /// Device address of each page (identity on the dummy IOMMU, IOVAs on a translating one).
+    addrs: Vec<u64>,
+    perms: u8,
 }
 
 /// The explicit-map side of the engine model.
@@ -277,8 +312,15 @@ impl EngineModel {
 
 pub struct Harness {
     k: Kernel,
-    engine: Engine,
+    /// The engine of translating IOMMU A (BTI 3); the explicit-map side uses it too, with its
+    /// own endpoints and domains, so pins and explicit maps share one engine.
+    engine: Arc<Engine>,
+    /// The engine of translating IOMMU B (BTI 4).
+    engine_b: Arc<Engine>,
+    iommus: Vec<Handle>,
     btis: Vec<Handle>,
+    /// Every IOVA page a translating pin returned, per BTI (probed by TranslatePin).
+    seen_iovas: Vec<Vec<u64>>,
     roots: Vec<Root>,
     vmos: Vec<VmoHandle>,
     live: Vec<Pmt>,
@@ -305,13 +347,34 @@ impl Harness {
     pub fn new() -> Harness {
         let k = Kernel::new(KernelConfig::default());
         let root = k.root_resource();
-        let iommu = k
+        let dummy = k
             .iommu_create(root, ZX_IOMMU_TYPE_DUMMY, &[0])
             .expect("dummy iommu");
+        let desc = |min: u64| {
+            let mut d = [0u8; 16];
+            d[..8].copy_from_slice(&(min * PAGE).to_le_bytes());
+            d[8..].copy_from_slice(&u64::MAX.to_le_bytes());
+            d
+        };
+        let ta = k
+            .iommu_create(root, IOMMU_TYPE_TRANSLATING, &desc(min_contig_pages(3)))
+            .expect("translating iommu A");
+        let tb = k
+            .iommu_create(root, IOMMU_TYPE_TRANSLATING, &desc(min_contig_pages(4)))
+            .expect("translating iommu B");
+        k.handle_close(root).expect("close root");
         let btis = (0..BTIS)
-            .map(|i| k.bti_create(iommu, 0, 0x100 + i as u64).expect("bti"))
+            .map(|b| {
+                let iommu = match b {
+                    3 => ta,
+                    4 => tb,
+                    _ => dummy,
+                };
+                k.bti_create(iommu, 0, bti_id(b)).expect("bti")
+            })
             .collect();
-        let engine = Engine::new(EngineConfig::default());
+        let engine = k.engine(ta).expect("engine A");
+        let engine_b = k.engine(tb).expect("engine B");
         for e in 0..ENDPOINTS {
             engine
                 .add_endpoint(EndpointId(EP_BASE + e))
@@ -320,7 +383,10 @@ impl Harness {
         Harness {
             k,
             engine,
+            engine_b,
+            iommus: vec![dummy, ta, tb],
             btis,
+            seen_iovas: vec![Vec::new(); BTIS],
             roots: Vec::new(),
             vmos: Vec::new(),
             live: Vec::new(),
@@ -636,8 +702,74 @@ impl Harness {
                 let access = 1 + access % 7;
                 self.check_translate(ep, addr, len, access)?;
             }
+            Op::TranslatePin {
+                bti,
+                iova,
+                offset,
+                access,
+            } => self.translate_pin(bti, iova, offset, access)?,
         }
         Ok(())
+    }
+
+    fn engine_of(&self, b: usize) -> &Engine {
+        if b == 4 { &self.engine_b } else { &self.engine }
+    }
+
+    /// A DMA by translating BTI `b` at an IOVA a pin once returned: it succeeds exactly when a live
+    /// (not unpinned, not quarantined) PMT of that BTI maps the page with the access's permission,
+    /// and then reaches that PMT's page.
+    fn translate_pin(&mut self, bti: u8, iova: u8, offset: u8, access: u8) -> Step {
+        let b = DUMMY_BTIS + bti as usize % (BTIS - DUMMY_BTIS);
+        if self.seen_iovas[b].is_empty() {
+            return Ok(());
+        }
+        let page_iova = self.seen_iovas[b][iova as usize % self.seen_iovas[b].len()];
+        let addr = page_iova + (offset as u64 * 16) % PAGE;
+        let access = 1 + access % 7;
+        let got = self.engine_of(b).translate(
+            EndpointId(bti_id(b) as u32),
+            addr,
+            1,
+            Perms::from_bits(access).unwrap(),
+        );
+        let hit = self.live.iter().filter(|p| p.bti == b).find_map(|p| {
+            p.addrs
+                .iter()
+                .position(|&a| a == page_iova)
+                .map(|i| (p.root, p.first + i as u64, p.perms))
+        });
+        match (hit, got) {
+            (None, Ok(t)) => Err(format!(
+                "bti {b}: DMA at {addr:#x} translated ({:x?}) outside any live pin",
+                &*t
+            )),
+            (None, Err(f)) => {
+                check!(
+                    f.reason == FaultReason::Unmapped && f.iova == addr,
+                    "bti {b}: {f:?}"
+                );
+                Ok(())
+            }
+            (Some((_, _, perms)), Err(f)) if perms & access != access => {
+                check!(f.reason == FaultReason::Permission, "bti {b}: {f:?}");
+                Ok(())
+            }
+            (Some((root, page, perms)), got) => {
+                check!(
+                    perms & access == access,
+                    "bti {b}: access {access} with pin perms {perms} succeeded: {got:?}"
+                );
+                let pa = self.roots[root].paddr[page as usize];
+                let got = got.map_err(|f| format!("bti {b}: live pin faults: {f:?}"))?;
+                check!(
+                    Some(got[0].paddr - addr % PAGE) == pa,
+                    "bti {b}: {addr:#x} -> {:#x}, pinned page is at {pa:x?}",
+                    got[0].paddr
+                );
+                Ok(())
+            }
+        }
     }
 
     fn pick_vmo(&self, idx: u8) -> Option<VmoHandle> {
@@ -671,11 +803,15 @@ impl Harness {
         if options & 0x30 == 0x30 {
             opts |= 0x20;
         }
-        // addrs: mostly the expected count (one per page, also for COMPRESS on the dummy IOMMU).
+        // addrs: mostly the expected count: one per page, or with COMPRESS one per minimum
+        // contiguity block (= one per page on the dummy IOMMU).
+        let min = min_contig_pages(b);
+        let compress = opts & ZX_BTI_COMPRESS != 0;
+        let expected_n = if compress { pages.div_ceil(min) } else { pages } as usize;
         let n = match addrs % 15 {
-            13 => pages as usize + 1,
-            14 => (pages as usize).saturating_sub(1),
-            _ => pages as usize,
+            13 => expected_n + 1,
+            14 => expected_n.saturating_sub(1),
+            _ => expected_n,
         };
         let mut out = vec![0u64; n];
         let got = self.k.bti_pin(
@@ -697,7 +833,7 @@ impl Harness {
             Err(ZX_ERR_UNAVAILABLE) // 8b
         } else if !self.quarantined[b].is_empty() {
             Err(ZX_ERR_BAD_STATE) // 8c
-        } else if opts & 0x7 == 0 || n as u64 != pages {
+        } else if opts & 0x7 == 0 || n != expected_n {
             Err(ZX_ERR_INVALID_ARGS) // 8d (perms == 0), then 10 (addrs_count mismatch)
         } else {
             Ok(())
@@ -707,8 +843,65 @@ impl Harness {
             "pin bti {b} opts {opts:#x} {offset}+{pages} of len {len} addrs {n}: got {got:?}, expected {expected:?}"
         );
         let Ok(h) = got else { return Ok(()) };
-        // Stable, unique physical addresses for pinned pages (dummy IOMMU = identity).
-        for (i, &pa) in out.iter().enumerate() {
+        let perms = (opts & 0x7) as u8;
+        // Per-page device addresses.
+        let mut addrs_per_page = Vec::new();
+        for i in 0..pages {
+            let a = if compress {
+                let block = out[(i / min) as usize];
+                check!(
+                    block.is_multiple_of(min * PAGE),
+                    "COMPRESS address {block:#x} not aligned to {min} pages"
+                );
+                block + (i % min) * PAGE
+            } else {
+                out[i as usize]
+            };
+            addrs_per_page.push(a);
+        }
+        // Physical addresses: identity on the dummy IOMMU; through the engine on a translating
+        // one, where every page must translate with the pin's permissions and fault without them.
+        let mut phys = Vec::new();
+        for &a in &addrs_per_page {
+            if b < DUMMY_BTIS {
+                phys.push(a);
+                continue;
+            }
+            check!(a != 0, "IOVA 0 handed out");
+            for p in &self.live {
+                check!(
+                    !(p.bti == b && p.addrs.contains(&a)),
+                    "IOVA {a:#x} handed out twice"
+                );
+            }
+            let ep = EndpointId(bti_id(b) as u32);
+            let t = self
+                .engine_of(b)
+                .translate(ep, a, PAGE, Perms::from_bits(perms).unwrap());
+            let t = t.map_err(|f| format!("fresh pin at {a:#x} does not translate: {f:?}"))?;
+            check!(
+                t.len() == 1 && t[0].len == PAGE,
+                "page at {a:#x} -> {:x?}",
+                &*t
+            );
+            for bit in [1u8, 2, 4] {
+                if perms & bit == 0 {
+                    let f = self
+                        .engine_of(b)
+                        .translate(ep, a, 1, Perms::from_bits(bit).unwrap());
+                    check!(
+                        matches!(&f, Err(f) if f.reason == FaultReason::Permission),
+                        "access {bit} to a pin with perms {perms}: {f:?}"
+                    );
+                }
+            }
+            phys.push(t[0].paddr);
+            if self.seen_iovas[b].len() < 64 && !self.seen_iovas[b].contains(&a) {
+                self.seen_iovas[b].push(a);
+            }
+        }
+        // Stable, unique physical addresses for pinned pages.
+        for (i, &pa) in phys.iter().enumerate() {
             let page = first + i as u64;
             check!(pa.is_multiple_of(PAGE), "unaligned address {pa:#x}");
             if let Some(known) = self.roots[v.root].paddr[page as usize] {
@@ -732,6 +925,8 @@ impl Harness {
             root: v.root,
             first,
             pages,
+            addrs: addrs_per_page,
+            perms,
         });
         Ok(())
     }
@@ -775,7 +970,7 @@ impl Harness {
             );
         }
         // Exact count probe on the first page, through a BTI without quarantined PMTs.
-        let Some(b) = (0..BTIS).find(|&b| self.quarantined[b].is_empty()) else {
+        let Some(b) = (0..DUMMY_BTIS).find(|&b| self.quarantined[b].is_empty()) else {
             return Ok(());
         };
         if len == 0 {
@@ -920,6 +1115,26 @@ impl Harness {
                 self.add_pins(p.root, p.first, p.pages, -1);
             }
             self.check_bti(b)?;
+            // No IOVA left allocated, no mapping left in the BTI's space.
+            let iova = self.k.bti_iova_allocated(self.btis[b]);
+            check!(
+                iova == Ok(0),
+                "bti {b}: IOVA bytes still allocated: {iova:?}"
+            );
+            if b >= DUMMY_BTIS {
+                for &a in &self.seen_iovas[b] {
+                    let f = self.engine_of(b).translate(
+                        EndpointId(bti_id(b) as u32),
+                        a,
+                        1,
+                        Perms::READ,
+                    );
+                    check!(
+                        f.is_err(),
+                        "bti {b}: {a:#x} still translates after everything was unpinned"
+                    );
+                }
+            }
         }
         // No pins: every page of every VMO decommits.
         for v in &self.vmos {
@@ -941,9 +1156,23 @@ impl Harness {
         }
         let st = self.engine.stats();
         check!(
-            st.domains == 0 && st.mappings == 0 && st.mapped_bytes == 0,
-            "engine not empty at the end: {st:?}"
+            st.mappings == 0 && st.mapped_bytes == 0,
+            "engine A still maps: {st:?}"
         );
+        // Closing the BTIs and IOMMUs releases the BTIs' IOVA spaces (endpoint + domain).
+        for h in std::mem::take(&mut self.btis)
+            .into_iter()
+            .chain(std::mem::take(&mut self.iommus))
+        {
+            check!(self.k.handle_close(h) == Ok(()), "final close bti/iommu");
+        }
+        for (name, e) in [("A", &self.engine), ("B", &self.engine_b)] {
+            let st = e.stats();
+            check!(
+                st.domains == 0 && st.mappings == 0 && st.mapped_bytes == 0,
+                "engine {name} not empty at the end: {st:?}"
+            );
+        }
         Ok(())
     }
 

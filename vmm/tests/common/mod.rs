@@ -114,16 +114,26 @@ pub const ACPI_POWEROFF: &str = "488b4670488b4018488b40248b90f8000000b034eef4";
 /// ```
 pub const ENTRY_STATE: &str = "4531ff0f20c025270000803d2300008074044183cf010f20e025200600003d2006000074044183cf02b9800000c00f3225000500003d0005000074044183cf049c58a90002000074044183cf084881fe0070000074044183cf1081be020200004864725374044183cf208b8628020000813863686563750f8178046b2d6d6575068078080074044183cf4080bee80100000373074181cf80000000488b467048bb525344205054522048391874074181cf00010000668cc86683f81074074181cf00020000668cd06683f81874074181cf00040000a13000e0fe0000000084c075074181cf000800004489f8e7f4f4";
 /// BSP copies a real-mode trampoline to 0x10000, software-enables its LAPIC, sends INIT and
-/// SIPI (vector 0x10) to APIC ID 1 through the ICR, waits for the AP to set byte 0x10100, prints
-/// "A" and exits 0 (exits 1 if the AP never runs). AP (16-bit, CS=0x1000): `mov ax, 0x1000;
-/// mov ds, ax; mov byte [0x100], 1; cli; 1: hlt; jmp 1b`.
-pub const SMP_START_AP: &str = "488d357700000048c7c70000010048c7c10e000000f3a4c60425000101000048bf0000e0fe00000000c787f0000000ff010000c7871003000000000001c7870003000000450000c7871003000000000001c7870003000010460000b980841e00803c2500010100017408ffc975f2b001e6f466baf803b041ee31c0e6f4f4b800108ed8c606000101faf4ebfd";
+/// SIPI (vector 0x10) to APIC ID 1 through the ICR, waits (up to 6e9 TSC cycles, 2–3 s) for the
+/// AP to set byte 0x10100, prints "A" and exits 0 (exits 1 if the AP never runs).
+/// AP (16-bit, CS=0x1000): `mov ax, 0x1000; mov ds, ax; mov byte [0x100], 1; cli; 1: hlt; jmp 1b`.
+pub const SMP_START_AP: &str = "488d359500000048c7c70000010048c7c10e000000f3a4c60425000101000048bf0000e0fe00000000c787f0000000ff010000c7871003000000000001c7870003000000450000c7871003000000000001c78700030000104600000f3148c1e2204809d04989c149ba00bca06501000000803c25000101000174150f3148c1e2204809d04c29c84c39d072e5b001e6f466baf803b041ee31c0e6f4f4b800108ed8c606000101faf4ebfd";
 /// Polls COM1's LSR for data ready, reads the byte and exits with it:
 /// `mov dx, 0x3fd; 1: in al, dx; test al, 1; jz 1b; mov dx, 0x3f8; in al, dx; out 0xf4, al`
 pub const ECHO_INPUT: &str = "66bafd03eca80174fb66baf803ece6f4f4";
 /// `in al, 0x80` must read 0xff (nobody owns the port); then `rep outsb` of "rep\n" to COM1;
 /// exit 0 (exit 2 if the IN did not read 0xff).
 pub const PIO: &str = "e4803cff7516488d351400000066baf803b904000000f36e31c0e6f4b002e6f4f47265700a";
+
+/// Talks to a virtio-mmio slot 0 at 0xd0000000: reads offset 0, writes queue index 0 to
+/// QueueNotify (0x50) and 0xf to Status (0x70), exits with the value read:
+/// ```text
+/// mov rdi, 0xd0000000; mov r8d, [rdi]; mov dword [rdi + 0x50], 0
+/// mov dword [rdi + 0x70], 0xf; mov eax, r8d; out 0xf4, eax
+/// ```
+pub const VIRTIO_SLOT0: &str = "48bf000000d000000000448b07c7475000000000c747700f0000004489c0e7f4f4";
+/// `pxor xmm0, xmm0; xor eax, eax; out 0xf4, al` — SSE arithmetic at CPL0.
+pub const PXOR_AT_CPL0: &str = "660fefc031c0e6f4f4";
 
 /// A config for `code`, capturing serial output, with a 10 s safety timeout.
 pub fn config(code: &str) -> VmmConfig {

@@ -15,8 +15,8 @@ use log::warn;
 use virtio_queue::{Queue, QueueT};
 
 use super::protocol::{
-    self, F_BLK_SIZE, F_FLUSH, F_RO, F_SEG_MAX, HEADER_SIZE, ID_LEN, RequestHeader, S_IOERR,
-    S_OK, S_UNSUPP, SECTOR_SIZE,
+    self, F_BLK_SIZE, F_FLUSH, F_RO, F_SEG_MAX, HEADER_SIZE, ID_LEN, RequestHeader, S_IOERR, S_OK,
+    S_UNSUPP, SECTOR_SIZE,
 };
 use crate::virtio::chain::ChainBuffers;
 use crate::virtio::dma::{
@@ -328,8 +328,7 @@ impl VirtioBlock {
                 break;
             };
             let head = chain.head_index();
-            let used_len = if self.buffers.load(chain).is_ok() && self.buffers.writable_len() >= 1
-            {
+            let used_len = if self.buffers.load(chain).is_ok() && self.buffers.writable_len() >= 1 {
                 let outcome = self.execute(mem);
                 match outcome.status {
                     S_IOERR => {
@@ -399,11 +398,8 @@ impl VirtioDevice for VirtioBlock {
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         // seg_max: a request may use every descriptor but the header's and the status's.
-        let space = protocol::config_space(
-            self.capacity,
-            u32::from(QUEUE_SIZE) - 2,
-            SECTOR_SIZE as u32,
-        );
+        let space =
+            protocol::config_space(self.capacity, u32::from(QUEUE_SIZE) - 2, SECTOR_SIZE as u32);
         read_config_bytes(&space, offset, data);
     }
 
@@ -465,5 +461,330 @@ impl VirtioDevice for VirtioBlock {
 
     fn endpoint(&self) -> Option<::iommu::EndpointId> {
         self.endpoint.as_ref().map(DmaEndpoint::id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use ::iommu::EndpointId;
+    use vm_memory::{Bytes, GuestAddress};
+    use vmm_sys_util::tempfile::TempFile;
+
+    use super::*;
+    use crate::virtio::iommu::protocol::{FAULT_R_MAPPING, FaultRecord};
+    use crate::virtio::iommu::{IommuConfig, VirtioIommu};
+    use crate::virtio::test_utils::{DriverQueue, activate, test_ram};
+    use crate::virtio::{GuestRam, TestInterrupt};
+
+    const RING: u64 = 0x1_0000;
+    const HDR: u64 = 0x2_0000;
+    const DATA: u64 = 0x3_0000;
+    const STATUS: u64 = 0x4_0000;
+
+    /// A 64 KiB image whose sector `n` is filled with byte `n`.
+    fn image() -> TempFile {
+        let f = TempFile::new().unwrap();
+        let mut data = Vec::new();
+        for s in 0..128u8 {
+            data.extend([s; 512]);
+        }
+        f.as_file().write_all(&data).unwrap();
+        f
+    }
+
+    fn block(f: &TempFile, read_only: bool) -> VirtioBlock {
+        let mut dev = VirtioBlock::new(
+            &BlockConfig {
+                path: f.as_path().to_path_buf(),
+                read_only,
+                id: Some("disk-0".into()),
+            },
+            None,
+        )
+        .unwrap();
+        dev.ack_features(dev.features());
+        dev
+    }
+
+    /// Sends `header | data (readable or writable) | status` and returns (used length, status).
+    fn request(
+        dev: &mut VirtioBlock,
+        mem: &GuestRam,
+        q: &mut DriverQueue<'_>,
+        req_type: u32,
+        sector: u64,
+        data: Option<(u32, bool)>,
+    ) -> (u32, u8) {
+        let hdr = RequestHeader { req_type, sector }.encode();
+        mem.write_slice(&hdr, GuestAddress(HDR)).unwrap();
+        mem.write_obj(0xeeu8, GuestAddress(STATUS)).unwrap();
+        let mut descs = vec![(HDR, HEADER_SIZE as u32, false)];
+        if let Some((len, writable)) = data {
+            descs.push((DATA, len, writable));
+        }
+        descs.push((STATUS, 1, true));
+        q.add(&descs);
+        dev.process_queue(0);
+        let used = q.used();
+        assert_eq!(used.len(), 1);
+        (used[0].1, mem.read_obj(GuestAddress(STATUS)).unwrap())
+    }
+
+    fn setup(
+        read_only: bool,
+    ) -> (
+        TempFile,
+        VirtioBlock,
+        &'static GuestRam,
+        DriverQueue<'static>,
+    ) {
+        let f = image();
+        let mut dev = block(&f, read_only);
+        let mem: &'static GuestRam = Box::leak(Box::new(test_ram()));
+        let q = DriverQueue::new(mem, GuestAddress(RING), 16);
+        activate(&mut dev, mem, &[&q], Arc::new(TestInterrupt::new()));
+        (f, dev, mem, q)
+    }
+
+    #[test]
+    fn capacity_in_sectors_and_features_are_presented() {
+        let (_f, dev, _, _) = setup(false);
+        let mut cap = [0u8; 8];
+        dev.read_config(0, &mut cap);
+        assert_eq!(u64::from_le_bytes(cap), 128);
+        let mut blk_size = [0u8; 4];
+        dev.read_config(20, &mut blk_size);
+        assert_eq!(u32::from_le_bytes(blk_size), 512);
+        let f = dev.features();
+        assert_ne!(f & bit(F_FLUSH), 0);
+        assert_eq!(f & bit(F_RO), 0);
+        assert_eq!(f & bit(features::ACCESS_PLATFORM), 0);
+    }
+
+    #[test]
+    fn read_returns_image_sectors_with_used_length_data_plus_status() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        let (used, status) = request(&mut dev, mem, &mut q, protocol::T_IN, 3, Some((1024, true)));
+        assert_eq!((used, status), (1025, S_OK));
+        let mut got = [0u8; 1024];
+        mem.read_slice(&mut got, GuestAddress(DATA)).unwrap();
+        assert!(got[..512].iter().all(|&b| b == 3));
+        assert!(got[512..].iter().all(|&b| b == 4));
+    }
+
+    #[test]
+    fn write_lands_in_the_image() {
+        let (f, mut dev, mem, mut q) = setup(false);
+        mem.write_slice(&[0x77u8; 512], GuestAddress(DATA)).unwrap();
+        let (used, status) = request(
+            &mut dev,
+            mem,
+            &mut q,
+            protocol::T_OUT,
+            10,
+            Some((512, false)),
+        );
+        assert_eq!((used, status), (1, S_OK));
+        let mut got = [0u8; 512];
+        f.as_file().read_exact_at(&mut got, 10 * 512).unwrap();
+        assert_eq!(got, [0x77u8; 512]);
+    }
+
+    #[test]
+    fn read_only_image_offers_ro_and_refuses_writes_with_ioerr_without_writing() {
+        let (f, mut dev, mem, mut q) = setup(true);
+        assert_ne!(dev.features() & bit(F_RO), 0);
+        mem.write_slice(&[0x77u8; 512], GuestAddress(DATA)).unwrap();
+        let (used, status) = request(
+            &mut dev,
+            mem,
+            &mut q,
+            protocol::T_OUT,
+            10,
+            Some((512, false)),
+        );
+        assert_eq!((used, status), (1, S_IOERR));
+        let mut got = [0u8; 512];
+        f.as_file().read_exact_at(&mut got, 10 * 512).unwrap();
+        assert_eq!(got, [10u8; 512], "image unchanged");
+        // Reads still work.
+        let (_, status) = request(&mut dev, mem, &mut q, protocol::T_IN, 0, Some((512, true)));
+        assert_eq!(status, S_OK);
+    }
+
+    #[test]
+    fn flush_succeeds() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        assert_eq!(
+            request(&mut dev, mem, &mut q, protocol::T_FLUSH, 0, None),
+            (1, S_OK)
+        );
+    }
+
+    #[test]
+    fn get_id_returns_the_nul_padded_id_string() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        let (used, status) = request(
+            &mut dev,
+            mem,
+            &mut q,
+            protocol::T_GET_ID,
+            0,
+            Some((20, true)),
+        );
+        assert_eq!((used, status), (21, S_OK));
+        let mut id = [0u8; 20];
+        mem.read_slice(&mut id, GuestAddress(DATA)).unwrap();
+        assert_eq!(&id[..6], b"disk-0");
+        assert!(id[6..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn unknown_request_type_is_unsupp() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        assert_eq!(request(&mut dev, mem, &mut q, 11, 0, None), (1, S_UNSUPP));
+    }
+
+    #[test]
+    fn access_past_the_capacity_or_of_a_partial_sector_is_ioerr() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        let past = request(
+            &mut dev,
+            mem,
+            &mut q,
+            protocol::T_IN,
+            127,
+            Some((1024, true)),
+        );
+        assert_eq!(past.1, S_IOERR);
+        let huge = request(
+            &mut dev,
+            mem,
+            &mut q,
+            protocol::T_IN,
+            u64::MAX / 256,
+            Some((512, true)),
+        );
+        assert_eq!(huge.1, S_IOERR);
+        let partial = request(&mut dev, mem, &mut q, protocol::T_IN, 0, Some((100, true)));
+        assert_eq!(partial.1, S_IOERR);
+    }
+
+    #[test]
+    fn chain_without_a_status_byte_is_returned_untouched() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        mem.write_slice(
+            &RequestHeader {
+                req_type: protocol::T_FLUSH,
+                sector: 0,
+            }
+            .encode(),
+            GuestAddress(HDR),
+        )
+        .unwrap();
+        q.add(&[(HDR, 16, false)]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn header_split_over_descriptors_is_accepted() {
+        let (_f, mut dev, mem, mut q) = setup(false);
+        let hdr = RequestHeader {
+            req_type: protocol::T_IN,
+            sector: 5,
+        }
+        .encode();
+        mem.write_slice(&hdr[..3], GuestAddress(HDR)).unwrap();
+        mem.write_slice(&hdr[3..], GuestAddress(HDR + 0x100))
+            .unwrap();
+        q.add(&[
+            (HDR, 3, false),
+            (HDR + 0x100, 13, false),
+            (DATA, 256, true),
+            (DATA + 0x1000, 257, true),
+        ]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, 513)]);
+        let mut b = [0u8; 1];
+        mem.read_slice(&mut b, GuestAddress(DATA + 0x1000 + 256))
+            .unwrap();
+        assert_eq!(b[0], S_OK);
+        mem.read_slice(&mut b, GuestAddress(DATA + 0x1000 + 255))
+            .unwrap();
+        assert_eq!(b[0], 5);
+    }
+
+    #[test]
+    fn read_into_a_read_only_mapping_behind_the_iommu_fails_and_is_reported() {
+        let f = image();
+        let mem: &'static GuestRam = Box::leak(Box::new(test_ram()));
+        let mut iommu = VirtioIommu::new(IommuConfig::default()).unwrap();
+        let ep = iommu.endpoint(EndpointId(9)).unwrap();
+        iommu.ack_features(iommu.features());
+        let engine = Arc::clone(iommu.engine());
+        engine
+            .attach(EndpointId(9), ::iommu::DomainId(1), false)
+            .unwrap();
+        let rw = ::iommu::Perms::RW;
+        // Ring, header and status identity mapped RW; the data buffer READ only.
+        for (start, perms) in [
+            (RING, rw),
+            (HDR, rw),
+            (STATUS, rw),
+            (DATA, ::iommu::Perms::READ),
+        ] {
+            engine
+                .map(
+                    ::iommu::DomainId(1),
+                    ::iommu::IovaRange::new(start, start + 0xfff),
+                    start,
+                    perms,
+                )
+                .unwrap();
+        }
+        let reqq = DriverQueue::new(mem, GuestAddress(0x50_0000), 16);
+        let mut evq = DriverQueue::new(mem, GuestAddress(0x51_0000), 16);
+        evq.add(&[(0x52_0000, 24, true)]);
+        activate(
+            &mut iommu,
+            mem,
+            &[&reqq, &evq],
+            Arc::new(TestInterrupt::new()),
+        );
+
+        let mut dev = VirtioBlock::new(
+            &BlockConfig {
+                path: f.as_path().to_path_buf(),
+                read_only: false,
+                id: None,
+            },
+            Some(ep),
+        )
+        .unwrap();
+        dev.ack_features(dev.features());
+        let mut q = DriverQueue::new(mem, GuestAddress(RING), 16);
+        activate(&mut dev, mem, &[&q], Arc::new(TestInterrupt::new()));
+        mem.write_slice(&[0u8; 512], GuestAddress(DATA)).unwrap();
+
+        let (used, status) = request(&mut dev, mem, &mut q, protocol::T_IN, 1, Some((512, true)));
+
+        assert_eq!((used, status), (1, S_IOERR));
+        let mut data = [0u8; 512];
+        mem.read_slice(&mut data, GuestAddress(DATA)).unwrap();
+        assert_eq!(
+            data, [0u8; 512],
+            "nothing written through the read-only mapping"
+        );
+        assert_eq!(evq.used(), vec![(0, 24)]);
+        let mut rec = [0u8; 24];
+        mem.read_slice(&mut rec, GuestAddress(0x52_0000)).unwrap();
+        let rec = FaultRecord::decode(&rec).unwrap();
+        assert_eq!(
+            (rec.reason, rec.endpoint, rec.address),
+            (FAULT_R_MAPPING, 9, DATA)
+        );
     }
 }

@@ -142,8 +142,12 @@ impl VirtioDmaTest {
                             return Err(DmaStop::NotRam);
                         };
                         m.read_slice(&mut buf[..take], src).map_err(|_| stop(mem))?;
-                        m.read_slice(&mut other[..take], dst).map_err(|_| stop(mem))?;
-                        if let Some(i) = buf[..take].iter().zip(&other[..take]).position(|(a, b)| a != b)
+                        m.read_slice(&mut other[..take], dst)
+                            .map_err(|_| stop(mem))?;
+                        if let Some(i) = buf[..take]
+                            .iter()
+                            .zip(&other[..take])
+                            .position(|(a, b)| a != b)
                         {
                             done += i as u64;
                             return Ok(());
@@ -350,5 +354,145 @@ impl VirtioDevice for VirtioDmaTest {
 
     fn endpoint(&self) -> Option<::iommu::EndpointId> {
         self.endpoint.as_ref().map(DmaEndpoint::id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vm_memory::{Bytes, GuestAddress};
+
+    use super::*;
+    use crate::virtio::test_utils::{DriverQueue, activate, test_ram};
+    use crate::virtio::{GuestRam, TestInterrupt};
+
+    const REQ: u64 = 0x2_0000;
+
+    fn setup() -> (VirtioDmaTest, &'static GuestRam, DriverQueue<'static>) {
+        let mut dev = VirtioDmaTest::new(None);
+        dev.ack_features(dev.features());
+        let mem: &'static GuestRam = Box::leak(Box::new(test_ram()));
+        let q = DriverQueue::new(mem, GuestAddress(0x1_0000), 16);
+        activate(&mut dev, mem, &[&q], Arc::new(TestInterrupt::new()));
+        (dev, mem, q)
+    }
+
+    fn run(
+        dev: &mut VirtioDmaTest,
+        mem: &GuestRam,
+        q: &mut DriverQueue<'_>,
+        req: DmaTestRequest,
+    ) -> DmaTestReply {
+        mem.write_slice(&req.encode(), GuestAddress(REQ)).unwrap();
+        q.add(&[(REQ, 40, false), (REQ + 0x100, 24, true)]);
+        dev.process_queue(0);
+        assert_eq!(q.used().last().map(|u| u.1), Some(24));
+        let mut b = [0u8; REPLY_SIZE];
+        mem.read_slice(&mut b, GuestAddress(REQ + 0x100)).unwrap();
+        DmaTestReply::decode(&b)
+    }
+
+    fn req(op: u32, src: u64, dst: u64, len: u64, pattern: u8) -> DmaTestRequest {
+        DmaTestRequest {
+            op,
+            flags: 0,
+            src,
+            dst,
+            len,
+            pattern,
+            reserved: [0; 7],
+        }
+    }
+
+    #[test]
+    fn fill_copy_and_compare_move_exactly_len_bytes() {
+        let (mut dev, mem, mut q) = setup();
+        mem.write_slice(&[0u8; 0x6000], GuestAddress(0x10_0000))
+            .unwrap();
+
+        let fill = run(
+            &mut dev,
+            mem,
+            &mut q,
+            req(OP_FILL, 0, 0x10_0010, 5000, 0xab),
+        );
+        let copy = run(
+            &mut dev,
+            mem,
+            &mut q,
+            req(OP_COPY, 0x10_0010, 0x10_3000, 5000, 0),
+        );
+        let same = run(
+            &mut dev,
+            mem,
+            &mut q,
+            req(OP_COMPARE, 0x10_0010, 0x10_3000, 5000, 0),
+        );
+        let diff = run(
+            &mut dev,
+            mem,
+            &mut q,
+            req(OP_COMPARE, 0x10_0000, 0x10_0010, 100, 0),
+        );
+
+        assert_eq!((fill.status, fill.result), (S_OK, 5000));
+        assert_eq!((copy.status, copy.result), (S_OK, 5000));
+        assert_eq!((same.status, same.result), (S_OK, 5000));
+        assert_eq!((diff.status, diff.result), (S_OK, 0));
+        let mut b = [0u8; 0x1400];
+        mem.read_slice(&mut b, GuestAddress(0x10_3000)).unwrap();
+        assert!(b[..5000].iter().all(|&x| x == 0xab));
+        assert!(b[5000..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn bad_requests_are_inval() {
+        let (mut dev, mem, mut q) = setup();
+        let zero = run(&mut dev, mem, &mut q, req(OP_FILL, 0, 0x10_0000, 0, 0));
+        let big = run(
+            &mut dev,
+            mem,
+            &mut q,
+            req(OP_FILL, 0, 0x10_0000, MAX_LEN + 1, 0),
+        );
+        let op = run(&mut dev, mem, &mut q, req(9, 0, 0x10_0000, 1, 0));
+        let mut flags = req(OP_FILL, 0, 0x10_0000, 1, 0);
+        flags.flags = 1;
+        let flags = run(&mut dev, mem, &mut q, flags);
+        for r in [zero, big, op, flags] {
+            assert_eq!(r.status, S_INVAL);
+        }
+    }
+
+    #[test]
+    fn dma_outside_ram_is_ioerr_with_the_bytes_done() {
+        let (mut dev, mem, mut q) = setup();
+        let end = crate::virtio::test_utils::TEST_RAM_SIZE as u64;
+        let r = run(&mut dev, mem, &mut q, req(OP_FILL, 0, end - 4096, 8192, 1));
+        assert_eq!((r.status, r.result), (S_IOERR, 4096));
+        let r = run(
+            &mut dev,
+            mem,
+            &mut q,
+            req(OP_FILL, 0, u64::MAX - 10, 100, 1),
+        );
+        assert_eq!(r.status, S_IOERR);
+    }
+
+    #[test]
+    fn chain_without_room_for_the_reply_does_nothing() {
+        let (mut dev, mem, mut q) = setup();
+        mem.write_slice(
+            &req(OP_FILL, 0, 0x10_0000, 16, 9).encode(),
+            GuestAddress(REQ),
+        )
+        .unwrap();
+        mem.write_slice(&[0u8; 16], GuestAddress(0x10_0000))
+            .unwrap();
+        q.add(&[(REQ, 40, false), (REQ + 0x100, 23, true)]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, 0)]);
+        let mut b = [0u8; 16];
+        mem.read_slice(&mut b, GuestAddress(0x10_0000)).unwrap();
+        assert_eq!(b, [0u8; 16]);
     }
 }

@@ -89,15 +89,15 @@ pub const FAULT_SIZE: usize = 24;
 pub const HEAD_SIZE: usize = 4;
 /// `struct virtio_iommu_req_tail` (device-writable).
 pub const TAIL_SIZE: usize = 4;
-/// Device-readable size of an ATTACH request (head, domain, endpoint, flags, reserved[4]).
+/// Device-readable size of an ATTACH request (head, domain, endpoint, flags, `reserved[4]`).
 pub const ATTACH_SIZE: usize = 20;
-/// Device-readable size of a DETACH request (head, domain, endpoint, reserved[8]).
+/// Device-readable size of a DETACH request (head, domain, endpoint, `reserved[8]`).
 pub const DETACH_SIZE: usize = 20;
 /// Device-readable size of a MAP request (head, domain, virt_start, virt_end, phys_start, flags).
 pub const MAP_SIZE: usize = 36;
-/// Device-readable size of an UNMAP request (head, domain, virt_start, virt_end, reserved[4]).
+/// Device-readable size of an UNMAP request (head, domain, virt_start, virt_end, `reserved[4]`).
 pub const UNMAP_SIZE: usize = 28;
-/// Device-readable size of a PROBE request (head, endpoint, reserved[64]).
+/// Device-readable size of a PROBE request (head, endpoint, `reserved[64]`).
 pub const PROBE_SIZE: usize = 72;
 /// The largest device-readable part of any request: the device never reads more.
 pub const MAX_READABLE: usize = PROBE_SIZE;

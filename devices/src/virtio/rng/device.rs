@@ -207,3 +207,70 @@ impl VirtioDevice for VirtioRng {
         self.endpoint.as_ref().map(DmaEndpoint::id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vm_memory::{Bytes, GuestAddress};
+
+    use super::*;
+    use crate::virtio::test_utils::{DriverQueue, activate, test_ram};
+    use crate::virtio::{GuestRam, TestInterrupt};
+
+    fn setup() -> (
+        VirtioRng,
+        &'static GuestRam,
+        DriverQueue<'static>,
+        Arc<TestInterrupt>,
+    ) {
+        let mut dev = VirtioRng::new(None).unwrap();
+        dev.ack_features(dev.features());
+        let mem: &'static GuestRam = Box::leak(Box::new(test_ram()));
+        let q = DriverQueue::new(mem, GuestAddress(0x1_0000), 16);
+        let irq = Arc::new(TestInterrupt::new());
+        activate(&mut dev, mem, &[&q], irq.clone());
+        (dev, mem, q, irq)
+    }
+
+    #[test]
+    fn buffer_is_filled_with_random_bytes_and_used_length_says_how_many() {
+        let (mut dev, mem, mut q, irq) = setup();
+        mem.write_slice(&[0u8; 4096], GuestAddress(0x4_0000))
+            .unwrap();
+        q.add(&[(0x4_0000, 1000, true), (0x5_0000, 24, true)]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, 1024)]);
+        let mut got = [0u8; 1000];
+        mem.read_slice(&mut got, GuestAddress(0x4_0000)).unwrap();
+        assert!(
+            got.iter().filter(|&&b| b == 0).count() < 100,
+            "not random: {got:?}"
+        );
+        assert_eq!(irq.used_count(0), 1);
+        assert_eq!(dev.counters_handle().bytes.load(Ordering::Relaxed), 1024);
+    }
+
+    #[test]
+    fn huge_buffer_is_filled_only_partly() {
+        let (mut dev, _, mut q, _) = setup();
+        q.add(&[(0x10_0000, 1 << 20, true)]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, MAX_BYTES_PER_REQUEST as u32)]);
+    }
+
+    #[test]
+    fn chain_with_only_readable_buffers_gets_used_length_zero() {
+        let (mut dev, _, mut q, _) = setup();
+        q.add(&[(0x4_0000, 64, false)]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn buffer_outside_ram_gets_used_length_zero() {
+        let (mut dev, _, mut q, _) = setup();
+        q.add(&[(0x4000_0000_0000, 64, true)]);
+        dev.process_queue(0);
+        assert_eq!(q.used(), vec![(0, 0)]);
+        assert_eq!(dev.counters()[2], ("failed", 1));
+    }
+}

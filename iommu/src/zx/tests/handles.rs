@@ -162,10 +162,20 @@ fn extreme_arguments_never_panic() {
     let vmo = k.vmo_create(16 * PS, ZX_VMO_RESIZABLE).unwrap();
     let contig = k.vmo_create_contiguous(bti, 4 * PS, 0).unwrap();
     let phys = k.vmo_create_physical(root, 0xC000_0000, 4 * PS).unwrap();
-    let values = [0, 1, PS - 1, PS, 16 * PS, 1 << 52, u64::MAX - PS + 1, u64::MAX - 1, u64::MAX];
+    let values = [
+        0,
+        1,
+        PS - 1,
+        PS,
+        16 * PS,
+        1 << 52,
+        u64::MAX - PS + 1,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
     let handles = [0, 1, 3, u32::MAX, bti, tbti, vmo, contig, phys, root];
     let opts = [0, 1, 0x7, 0x1f, 0xff, ZX_BTI_COMPRESS | 1, u32::MAX];
-    let mut addrs = vec![0; 20];
+    let mut addrs = [0; 20];
     let mut buf = vec![0u8; 64];
     for &h in &handles {
         for &v in &values {
@@ -175,7 +185,9 @@ fn extreme_arguments_never_panic() {
                         if let Ok(p) = k.bti_pin(h, o, vmo, v, w, &mut addrs[..n]) {
                             k.pmt_unpin(p).unwrap();
                         }
-                        let _ = k.bti_pin(bti, o, h, v, w, &mut addrs[..n]);
+                        if let Ok(p) = k.bti_pin(bti, o, h, v, w, &mut addrs[..n]) {
+                            k.pmt_unpin(p).unwrap();
+                        }
                     }
                     let _ = k.vmo_op_range(h, o, v, w);
                     if let Ok(c) = k.vmo_create_child(h, o, v, w) {
@@ -201,7 +213,9 @@ fn extreme_arguments_never_panic() {
         let _ = k.object_get_info(h, ZX_INFO_VMO, &mut buf);
         let _ = k.vmo_set_cache_policy(h, 3);
         let _ = k.object_signal(h, 0, ZX_USER_SIGNAL_0);
-        let _ = k.handle_duplicate(h, ZX_RIGHT_SAME_RIGHTS).map(|d| k.handle_close(d));
+        let _ = k
+            .handle_duplicate(h, ZX_RIGHT_SAME_RIGHTS)
+            .map(|d| k.handle_close(d));
     }
     // Everything pinned was unpinned; the quarantine is empty.
     assert_eq!(bti_info(&k, bti)[2..], [0, 0]);
