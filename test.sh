@@ -17,5 +17,13 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
+# Real Debian cloud kernels for the bzImage layout test (vmm/tests/linux_layout.rs): fetched with
+# apt-get download (about 60 MB, cached under target/debian-kernel).
+if sh vmm/tests/fetch-debian-kernel.sh; then
+    export REQUIRE_DEBIAN_KERNEL=1
+else
+    echo "warning: could not fetch Debian kernels; the bzImage layout test will skip" >&2
+fi
+
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
