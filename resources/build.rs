@@ -44,6 +44,8 @@ fn main() {
         "src",
         "rt/Cargo.toml",
         "rt/src",
+        "virtio/Cargo.toml",
+        "virtio/src",
     ] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(input).display());
     }
