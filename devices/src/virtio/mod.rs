@@ -106,6 +106,21 @@ impl std::fmt::Debug for ActivateContext {
     }
 }
 
+/// Takes the one queue of a single-queue device from its activation context.
+///
+/// Fails with [`ActivateError::QueueCount`] when the transport hands over another number of
+/// queues, and with [`ActivateError::QueueNotReady`] when the driver did not enable it.
+pub fn single_ready_queue(queues: Vec<Queue>) -> Result<Queue, ActivateError> {
+    let got = queues.len();
+    let [queue]: [Queue; 1] = queues
+        .try_into()
+        .map_err(|_| ActivateError::QueueCount { expected: 1, got })?;
+    if !virtio_queue::QueueT::ready(&queue) {
+        return Err(ActivateError::QueueNotReady(0));
+    }
+    Ok(queue)
+}
+
 /// Why a device refused to activate; the transport then sets DEVICE_NEEDS_RESET.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ActivateError {

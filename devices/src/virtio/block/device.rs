@@ -411,14 +411,7 @@ impl VirtioDevice for VirtioBlock {
         if self.active.is_some() {
             return Err(ActivateError::AlreadyActive);
         }
-        let got = ctx.queues.len();
-        let [queue]: [Queue; 1] = ctx
-            .queues
-            .try_into()
-            .map_err(|_| ActivateError::QueueCount { expected: 1, got })?;
-        if !queue.ready() {
-            return Err(ActivateError::QueueNotReady(0));
-        }
+        let queue = crate::virtio::single_ready_queue(ctx.queues)?;
         let translate = self.acked & bit(features::ACCESS_PLATFORM) != 0;
         self.active = Some(Active {
             mem: DeviceMemory::new(ctx.mem, self.endpoint.as_ref(), translate),
